@@ -1,0 +1,88 @@
+# eeforge.builder: make setup | make test | make demo | make docs
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+REPO := $(abspath .)
+VENV ?= $(REPO)/.venv
+PYTHON ?= python3
+export PATH := $(VENV)/bin:$(PATH)
+export EEFORGE_CACHE ?= /var/cache/eeforge-tests
+COLL_ROOT := $(REPO)/.cache/collections
+export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
+export ANSIBLE_NOCOLOR := 1
+# Everything the tests leave in a temp dir goes below this one, removed at the end.
+WORK := $(REPO)/.cache/work
+
+APT_PACKAGES := podman buildah fuse-overlayfs skopeo runc uidmap slirp4netns debootstrap docker-registry apache2-utils git
+MODULES = $(basename $(notdir $(wildcard plugins/modules/*.py)))
+
+.PHONY: setup collection-link sanity units integration lint galaxy docs changelog-lint test demo check-clean clean
+
+setup:
+	missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done
+	if [ -n "$$missing" ]; then
+	  echo "installing Debian packages:$$missing"
+	  apt-get update -qq
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
+	fi
+	[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	stamp=$(VENV)/.requirements-$$(cat test-requirements.txt requirements.txt | sha256sum | cut -c1-16)
+	if [ ! -e $$stamp ]; then
+	  $(VENV)/bin/pip install -q -r test-requirements.txt -r requirements.txt
+	  touch $$stamp
+	fi
+	$(MAKE) --no-print-directory collection-link
+
+collection-link:
+	mkdir -p $(COLL_ROOT)/ansible_collections/eeforge
+	ln -sfn $(REPO) $(COLL_ROOT)/ansible_collections/eeforge/builder
+
+# ansible-test needs the collection at ansible_collections/eeforge/builder; it gets a copy of
+# the tracked and new (not ignored) files there.
+define collection_copy
+	rm -rf $(WORK)/ansible-test && mkdir -p $(WORK)/ansible-test/ansible_collections/eeforge/builder
+	git ls-files -z -co --exclude-standard | xargs -0 -I{} cp --parents {} $(WORK)/ansible-test/ansible_collections/eeforge/builder/ 2>/dev/null || true
+endef
+
+sanity:
+	$(collection_copy)
+	cd $(WORK)/ansible-test/ansible_collections/eeforge/builder
+	ansible-test sanity --python 3.11 --requirements --color no
+	for f in tests/sanity/ignore-*.txt; do [ ! -s "$$f" ] || { echo "$$f must stay empty"; exit 1; }; done
+
+units:
+	$(collection_copy)
+	cd $(WORK)/ansible-test/ansible_collections/eeforge/builder
+	ansible-test units --python 3.11 --requirements --color no
+
+integration:
+	mkdir -p $(WORK)/tmp
+	TMPDIR=$(WORK)/tmp python -m pytest -p no:cacheprovider --basetemp=$(WORK)/pytest tests/integration
+	rm -rf $(WORK)/pytest $(WORK)/tmp
+
+lint:
+	ansible-lint --profile production --offline
+
+galaxy:
+	rm -rf $(WORK)/galaxy && mkdir -p $(WORK)/galaxy
+	ansible-galaxy collection build --force --output-path $(WORK)/galaxy .
+	GALAXY_IMPORTER_CONFIG=$(REPO)/tests/galaxy-importer.cfg python -m galaxy_importer.main $(WORK)/galaxy/eeforge-builder-*.tar.gz | tee $(WORK)/galaxy/importer.log
+	! grep -E '^(ERROR|[A-Z ]*ERROR)' $(WORK)/galaxy/importer.log
+	ansible-galaxy collection install --no-deps -p $(WORK)/galaxy/install $(WORK)/galaxy/eeforge-builder-*.tar.gz
+	for m in $(MODULES); do
+	  ANSIBLE_COLLECTIONS_PATH=$(WORK)/galaxy/install ansible-doc eeforge.builder.$$m > $(WORK)/galaxy/doc-$$m.txt
+	  echo "ansible-doc eeforge.builder.$$m: $$(wc -l < $(WORK)/galaxy/doc-$$m.txt) lines"
+	done
+	rm -rf $(WORK)/galaxy
+
+check-clean:
+	python -m tests.harness check-clean
+
+test: setup sanity units lint galaxy integration check-clean
+
+demo: setup
+	python -m tests.demo
+
+clean:
+	rm -rf .cache $(VENV)
