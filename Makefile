@@ -41,25 +41,26 @@ collection-link:
 # ansible-test needs the collection at ansible_collections/eeforge/builder; it gets a copy of
 # the tracked and new (not ignored) files there.
 define collection_copy
-	rm -rf $(WORK)/ansible-test && mkdir -p $(WORK)/ansible-test/ansible_collections/eeforge/builder
-	git ls-files -z -co --exclude-standard | xargs -0 -I{} cp --parents {} $(WORK)/ansible-test/ansible_collections/eeforge/builder/ 2>/dev/null || true
+	mkdir -p $(WORK)
+	ct=$$(mktemp -d $(WORK)/collection-XXXXXX); trap 'rm -rf "$$ct"' EXIT
+	mkdir -p $$ct/ansible_collections/eeforge/builder
+	git ls-files -z -co --exclude-standard | xargs -0 cp --parents -t $$ct/ansible_collections/eeforge/builder/
+	cd $$ct/ansible_collections/eeforge/builder
 endef
 
 sanity:
 	$(collection_copy)
-	cd $(WORK)/ansible-test/ansible_collections/eeforge/builder
 	ansible-test sanity --python 3.11 --requirements --color no
 	for f in tests/sanity/ignore-*.txt; do [ ! -s "$$f" ] || { echo "$$f must stay empty"; exit 1; }; done
 
 units:
 	$(collection_copy)
-	cd $(WORK)/ansible-test/ansible_collections/eeforge/builder
 	ansible-test units --python 3.11 --requirements --color no
 
 integration:
-	mkdir -p $(WORK)/tmp
-	TMPDIR=$(WORK)/tmp python -m pytest -p no:cacheprovider --basetemp=$(WORK)/pytest tests/integration
-	rm -rf $(WORK)/pytest $(WORK)/tmp
+	mkdir -p $(WORK)
+	bt=$$(mktemp -d $(WORK)/pytest-XXXXXX); trap 'rm -rf "$$bt"' EXIT
+	python -m pytest -p no:cacheprovider --basetemp=$$bt/tmp tests/integration
 
 lint:
 	ansible-lint --profile production --offline
