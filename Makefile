@@ -33,6 +33,10 @@ setup:
 	  touch $$stamp
 	fi
 	$(MAKE) --no-print-directory collection-link
+	# ansible-test fetches its get-pip bootstrap from a host these machines cannot reach.
+	pipver=$$(python -c "import re,glob;print(re.search(r\"pip='([0-9.]+)'\",open(glob.glob('$(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py')[0]).read()).group(1).replace('.','_'))")
+	mkdir -p ~/.ansible/test/cache
+	cp tests/ansible_test_get_pip.py ~/.ansible/test/cache/get_pip_$$pipver.py
 
 collection-link:
 	mkdir -p $(COLL_ROOT)/ansible_collections/eeforge
@@ -42,7 +46,7 @@ collection-link:
 # the tracked and new (not ignored) files there.
 define collection_copy
 	mkdir -p $(WORK)
-	ct=$$(mktemp -d $(WORK)/collection-XXXXXX); trap 'rm -rf "$$ct"' EXIT
+	ct=$$(mktemp -d /tmp/eeforge-ansible-test-XXXXXX); trap 'rm -rf "$$ct"' EXIT
 	mkdir -p $$ct/ansible_collections/eeforge/builder
 	git ls-files -z -co --exclude-standard | xargs -0 cp --parents -t $$ct/ansible_collections/eeforge/builder/
 	cd $$ct/ansible_collections/eeforge/builder

@@ -144,9 +144,9 @@ class Registry:
             ]
         )
         try:
-            _, headers, _ = self._request(
+            headers = self._request(
                 "/v2/%s/manifests/%s" % (repository, tag), method="HEAD", headers={"Accept": accept}
-            )
+            )[1]
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return None
