@@ -74,7 +74,7 @@ galaxy:
 	ansible-galaxy collection build --force --output-path $(WORK)/galaxy .
 	GALAXY_IMPORTER_CONFIG=$(REPO)/tests/galaxy-importer.cfg python -m galaxy_importer.main $(WORK)/galaxy/eeforge-builder-*.tar.gz | tee $(WORK)/galaxy/importer.log
 	! grep -E '^(ERROR|[A-Z ]*ERROR)' $(WORK)/galaxy/importer.log
-	ansible-galaxy collection install --no-deps -p $(WORK)/galaxy/install $(WORK)/galaxy/eeforge-builder-*.tar.gz
+	ANSIBLE_COLLECTIONS_PATH=$(WORK)/galaxy/install ansible-galaxy collection install --force --no-deps -p $(WORK)/galaxy/install $(WORK)/galaxy/eeforge-builder-*.tar.gz
 	for m in $(MODULES); do
 	  ANSIBLE_COLLECTIONS_PATH=$(WORK)/galaxy/install ansible-doc eeforge.builder.$$m > $(WORK)/galaxy/doc-$$m.txt
 	  echo "ansible-doc eeforge.builder.$$m: $$(wc -l < $(WORK)/galaxy/doc-$$m.txt) lines"
