@@ -1,0 +1,500 @@
+# -*- coding: utf-8 -*-
+# Copyright: eeforge contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The AWX API client of eeforge.builder: connection settings, transport, retries, errors, lookups.
+
+Everything here talks to AWX through awxkit's ``Connection`` (a ``requests`` session with basic or
+bearer auth); nothing else in the collection does HTTP to AWX.
+
+- ``CONNECTION_ARGSPEC``: the shared options, read from the task or from the environment variables
+  awx.awx reads (``CONTROLLER_*`` first, then the ``TOWER_*`` aliases), so credentials AWX injects
+  into a job ("Red Hat Ansible Automation Platform" credential type) just work.
+- ``AwxSettings.from_params()``: the options turned into host, API root and auth, as awx.awx does.
+- ``AwxClient``: ``get``/``list``/``create``/``patch``/``delete`` plus name-or-id lookups. Transient
+  failures (connection reset or refused, timeouts, 502/503/504) are retried a bounded number of times
+  with exponential backoff; every other failure raises ``AwxError``.
+- ``describe_http_error()``: the ONE place that turns an HTTP status and body into a cause and a fix.
+
+``AwxError`` carries ``cause`` ("AWX answered 403: ...") and ``fix`` ("Use an account ..."); the
+base module (``_awx_module``) puts them into ``Failed to <verb> <kind> '<name>': <cause>. <fix>``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import re
+import time
+import traceback
+
+from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.six import string_types
+from ansible.module_utils.six.moves.urllib.parse import urlsplit
+
+try:
+    import requests
+    from awxkit.api.client import Connection
+    from awxkit.config import config as awxkit_config
+except ImportError:
+    HAS_AWXKIT = False
+    AWXKIT_IMPORT_ERROR = traceback.format_exc()
+    Connection = object
+else:
+    HAS_AWXKIT = True
+    AWXKIT_IMPORT_ERROR = None
+
+ENCRYPTED = "$encrypted$"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_API_PREFIX = "/api/"
+
+# Options shared by every AWX module, with the environment variables awx.awx reads
+# (awx.awx plugins/module_utils/controller_api.py, ControllerModule.AUTH_ARGSPEC).
+CONNECTION_ARGSPEC = dict(
+    controller_host=dict(
+        type="str", aliases=["tower_host"],
+        fallback=(env_fallback, ["CONTROLLER_HOST", "TOWER_HOST"]),
+    ),
+    controller_username=dict(
+        type="str", aliases=["tower_username"],
+        fallback=(env_fallback, ["CONTROLLER_USERNAME", "TOWER_USERNAME"]),
+    ),
+    controller_password=dict(
+        type="str", no_log=True, aliases=["tower_password"],
+        fallback=(env_fallback, ["CONTROLLER_PASSWORD", "TOWER_PASSWORD"]),
+    ),
+    controller_oauthtoken=dict(
+        type="raw", no_log=True, aliases=["tower_oauthtoken"],
+        fallback=(env_fallback, ["CONTROLLER_OAUTH_TOKEN", "TOWER_OAUTH_TOKEN"]),
+    ),
+    validate_certs=dict(
+        type="bool", aliases=["tower_verify_ssl"],
+        fallback=(env_fallback, ["CONTROLLER_VERIFY_SSL", "TOWER_VERIFY_SSL"]),
+    ),
+    request_timeout=dict(
+        type="float",
+        fallback=(env_fallback, ["CONTROLLER_REQUEST_TIMEOUT"]),
+    ),
+)
+
+# Statuses and exceptions worth another try: the request did not reach AWX's application, or AWX
+# (or the proxy in front of it) was briefly unavailable.
+RETRY_STATUSES = (502, 503, 504)
+IDEMPOTENT_METHODS = ("get", "head", "options", "put", "patch", "delete")
+
+
+class AwxError(Exception):
+    """A failed AWX call. ``cause`` and ``fix`` are one-line texts meant for the user.
+
+    ``status`` is the HTTP status (None when AWX was not reached), ``body`` the parsed JSON body,
+    ``method``/``path`` the request.
+    """
+
+    def __init__(self, cause, fix, status=None, method=None, path=None, body=None):
+        super(AwxError, self).__init__("%s. %s" % (cause, fix))
+        self.cause = cause
+        self.fix = fix
+        self.status = status
+        self.method = method
+        self.path = path
+        self.body = body
+
+
+class AwxSettings(object):
+    """Where AWX is and how to authenticate, resolved like awx.awx does.
+
+    ``origin`` is ``scheme://host[:port]``; ``api_root`` the path of the v2 API (``/api/v2/``, with
+    the path of ``controller_host`` in front when it has one, and ``CONTROLLER_OPTIONAL_API_URLPATTERN_PREFIX``
+    instead of ``/api/`` when that is set). ``auth`` is ``'token'``, ``'basic'`` or None.
+    """
+
+    def __init__(self, host=None, username=None, password=None, token=None, validate_certs=True,
+                 request_timeout=DEFAULT_TIMEOUT, api_prefix=DEFAULT_API_PREFIX):
+        host = (host or DEFAULT_HOST).strip()
+        if not re.match(r"^https?://", host):
+            host = "https://" + host
+        parts = urlsplit(host)
+        if not parts.hostname:
+            raise ValueError("controller_host '%s' is not a URL. Use e.g. https://awx.example.com" % host)
+        self.host = host
+        self.origin = "%s://%s" % (parts.scheme, parts.netloc)
+        prefix = "/" + (api_prefix or DEFAULT_API_PREFIX).strip("/") + "/"
+        self.api_root = parts.path.rstrip("/") + prefix + "v2/"
+        self.username = username or None
+        self.password = password or None
+        self.token = token or None
+        self.validate_certs = True if validate_certs is None else bool(validate_certs)
+        self.request_timeout = DEFAULT_TIMEOUT if request_timeout is None else float(request_timeout)
+        if self.request_timeout <= 0:
+            raise ValueError("request_timeout must be more than 0 seconds, not %s" % request_timeout)
+        if self.token:
+            self.auth = "token"
+        elif self.username and self.password:
+            self.auth = "basic"
+        else:
+            self.auth = None
+
+    @classmethod
+    def from_params(cls, params, environ=None):
+        """Build from module params (``CONNECTION_ARGSPEC`` keys, env fallbacks already applied)."""
+        environ = os.environ if environ is None else environ
+        token = params.get("controller_oauthtoken")
+        if isinstance(token, dict):
+            # What awx.awx's token module returns (controller_token fact).
+            if "token" not in token:
+                raise ValueError("controller_oauthtoken is a dict without a 'token' key. "
+                                 "Give the token string, or the dict the awx.awx token module returns")
+            token = token["token"]
+        elif token is not None and not isinstance(token, string_types):
+            raise ValueError("controller_oauthtoken must be a string or a dict with 'token', not a %s"
+                             % type(token).__name__)
+        return cls(
+            host=params.get("controller_host"),
+            username=params.get("controller_username"),
+            password=params.get("controller_password"),
+            token=token,
+            validate_certs=params.get("validate_certs"),
+            request_timeout=params.get("request_timeout"),
+            api_prefix=environ.get("CONTROLLER_OPTIONAL_API_URLPATTERN_PREFIX") or DEFAULT_API_PREFIX,
+        )
+
+    def who(self):
+        """How we authenticate, for messages (never the secret)."""
+        if self.auth == "token":
+            return "the OAuth token"
+        if self.auth == "basic":
+            return "user '%s'" % self.username
+        return "anonymous access"
+
+
+class _TimeoutSession(requests.Session if HAS_AWXKIT else object):
+    """A requests session with a default timeout (awxkit's Connection passes none)."""
+
+    def __init__(self, timeout):
+        super(_TimeoutSession, self).__init__()
+        self.default_timeout = timeout
+
+    def request(self, method, url, **kwargs):  # pylint: disable=arguments-differ
+        kwargs.setdefault("timeout", self.default_timeout)
+        return super(_TimeoutSession, self).request(method, url, **kwargs)
+
+
+def make_connection(settings):
+    """An awxkit ``Connection`` to ``settings.origin``, authenticated, with the request timeout."""
+    # This client does the retrying, with backoff; awxkit's own loop would retry a connection
+    # error at once, 5 times (AWXKIT_CLIENT_CONNECTION_ATTEMPTS), multiplying every timeout.
+    awxkit_config.client_connection_attempts = 1
+    connection = Connection(settings.origin, verify=settings.validate_certs)
+    connection.session = _TimeoutSession(settings.request_timeout)
+    if settings.auth == "token":
+        connection.login(token=settings.token)
+    elif settings.auth == "basic":
+        # Without 'next', awxkit uses basic auth on every request (no session login round trip).
+        connection.login(username=settings.username, password=settings.password)
+    return connection
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP status -> message: the one place.
+
+def _one_line(text):
+    return re.sub(r"\s+", " ", str(text)).strip()
+
+
+def _flatten(value):
+    if isinstance(value, dict):
+        return [_one_line(item) for item in _render_fields(value)]
+    if isinstance(value, (list, tuple)):
+        out = []
+        for item in value:
+            out.extend(_flatten(item))
+        return out
+    return [_one_line(value)]
+
+
+def _render_fields(body, prefix=""):
+    parts = []
+    for key, value in body.items():
+        if isinstance(value, dict):
+            parts.extend(_render_fields(value, prefix + key + "."))
+            continue
+        label = "" if key in ("__all__", "detail", "non_field_errors", "error") and not prefix else prefix + key + ": "
+        parts.append(label + " ".join(_flatten(value)))
+    return parts
+
+
+def render_body(body, limit=400):
+    """AWX's error body as one line: ``field: message; other.field: message`` (400s are keyed by field)."""
+    if body is None or body == "" or body == {}:
+        return ""
+    if isinstance(body, dict):
+        text = "; ".join(part.rstrip(".") for part in _render_fields(body) if part)
+    elif isinstance(body, (list, tuple)):
+        text = "; ".join(part.rstrip(".") for part in _flatten(body))
+    else:
+        text = _one_line(body)
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    return text
+
+
+def _detail(body):
+    if isinstance(body, dict) and isinstance(body.get("detail"), string_types):
+        return _one_line(body["detail"]).rstrip(".")
+    return render_body(body)
+
+
+def describe_http_error(status, method, path, body, settings, attempts=1):
+    """``(cause, fix)`` for an HTTP error answer. The only place that maps statuses to messages."""
+    method = method.upper()
+    if status == 400:
+        return ("AWX rejected the request (400): %s" % (render_body(body) or "no details given"),
+                "Fix the values named above")
+    if status == 401:
+        if settings.auth is None:
+            return ("AWX answered 401: no credentials were given",
+                    "Set controller_username and controller_password, or controller_oauthtoken "
+                    "(or the CONTROLLER_USERNAME/CONTROLLER_PASSWORD or CONTROLLER_OAUTH_TOKEN environment variables)")
+        if settings.auth == "token":
+            return ("AWX answered 401: it rejected the OAuth token",
+                    "Check controller_oauthtoken; the token may be expired, revoked or for another AWX")
+        return ("AWX answered 401: it rejected the password of user '%s'" % settings.username,
+                "Check controller_username and controller_password (basic authentication must be enabled in AWX)")
+    if status == 403:
+        detail = _detail(body)
+        cause = "AWX answered 403 (%s may not %s %s)" % (settings.who(), method, path)
+        if detail and not detail.startswith("You do not have permission"):
+            cause += ": %s" % detail
+        return (cause, "Use an account with the admin role on this object (or a superuser)")
+    if status == 404:
+        detail = _detail(body)
+        return ("AWX answered 404 for %s %s%s" % (method, path, (": %s" % detail) if detail else ""),
+                "Check that the object exists, that %s can see it, and that controller_host '%s' is AWX's address"
+                % (settings.who(), settings.host))
+    if status == 405:
+        return ("AWX answered 405: %s is not allowed on %s" % (method, path),
+                "Check the AWX version: this module needs AWX 21 or later")
+    if status == 409:
+        return ("AWX answered 409 (conflict): %s" % (render_body(body) or "no details given"),
+                "Wait for running jobs that use the object to finish, then retry")
+    if status in RETRY_STATUSES:
+        return ("AWX answered %d to %s %s after %d attempt%s" % (status, method, path, attempts, "s" if attempts > 1 else ""),
+                "AWX or the proxy in front of it is unavailable or overloaded; retry later")
+    if status >= 500:
+        return ("AWX answered %d (server error) to %s %s: %s" % (status, method, path, render_body(body) or "no details"),
+                "Check the AWX task and web logs")
+    return ("AWX answered %d to %s %s: %s" % (status, method, path, render_body(body) or "no details"),
+            "Check controller_host and the AWX version")
+
+
+def describe_transport_error(error, method, path, settings, attempts):
+    """``(cause, fix)`` when AWX did not answer: TLS, timeouts, refused or reset connections."""
+    tries = "%d attempt%s" % (attempts, "s" if attempts > 1 else "")
+    reason = _one_line(error)
+    if isinstance(error, requests.exceptions.SSLError):
+        return ("the TLS certificate of %s could not be verified (%s)" % (settings.origin, reason),
+                "Install the CA that signed it, or set validate_certs to false for a test server only")
+    if isinstance(error, requests.exceptions.Timeout):
+        return ("AWX at %s did not answer %s %s within %ss (%s)" % (settings.origin, method.upper(), path,
+                                                                   _num(settings.request_timeout), tries),
+                "Raise request_timeout, or check that AWX is up")
+    return ("could not reach AWX at %s (%s; %s)" % (settings.origin, reason, tries),
+            "Check controller_host, the network and that AWX is running")
+
+
+def _num(value):
+    return ("%g" % value) if isinstance(value, float) else str(value)
+
+
+def _sent_nothing(error):
+    """True when a transport error happened before the request could reach AWX."""
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    text = repr(error)
+    return "NewConnectionError" in text or "Connection refused" in text or "Name or service not known" in text
+
+
+# ---------------------------------------------------------------------------------------------
+
+class AwxClient(object):
+    """AWX v2 API calls with bounded retries; errors raise ``AwxError``.
+
+    Paths: ``'execution_environments/'`` is relative to the v2 API root; a path starting with ``/``
+    (an object's ``url``, a list's ``next``) is used as it is.
+    ``attempts`` is the total number of tries for one request (retries only for transient failures,
+    and for a POST only when it cannot have reached AWX); the delay between tries doubles from
+    ``backoff`` seconds up to ``max_backoff`` (a ``Retry-After`` header within that bound is honoured).
+    ``calls`` records ``(method, path, status)`` of every HTTP exchange (status None: no answer).
+    """
+
+    def __init__(self, settings, connection=None, attempts=4, backoff=0.5, max_backoff=8.0, sleep=time.sleep):
+        self.settings = settings
+        self.connection = connection if connection is not None else make_connection(settings)
+        self.attempts = max(1, int(attempts))
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.sleep = sleep
+        self.calls = []
+
+    # -- paths -----------------------------------------------------------------------------
+    def path(self, endpoint):
+        if endpoint.startswith("/"):
+            return endpoint
+        return self.settings.api_root + endpoint
+
+    def absolute_url(self, path):
+        """The full URL of an API path (what modules return as ``url``)."""
+        if not path:
+            return None
+        if re.match(r"^https?://", path):
+            return path
+        return self.settings.origin + self.path(path)
+
+    # -- transport -------------------------------------------------------------------------
+    def _delay(self, attempt, response=None):
+        delay = min(self.backoff * (2 ** (attempt - 1)), self.max_backoff)
+        if response is not None:
+            retry_after = response.headers.get("Retry-After", "")
+            if retry_after.isdigit():
+                delay = min(max(delay, float(retry_after)), self.max_backoff)
+        return delay
+
+    def request(self, method, endpoint, json=None, query=None):
+        """One API call; returns the parsed JSON body (None when empty). Raises ``AwxError``."""
+        method = method.lower()
+        path = self.path(endpoint)
+        attempt = 0
+        in_flight_failure = False
+        while True:
+            attempt += 1
+            try:
+                response = self.connection.request(path, method=method, json=json, query_parameters=query)
+            except requests.exceptions.RequestException as error:
+                self.calls.append((method.upper(), path, None))
+                retriable = not isinstance(error, (requests.exceptions.SSLError, requests.exceptions.InvalidURL,
+                                                   requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema))
+                if retriable and method == "post" and not _sent_nothing(error):
+                    # A POST that may have reached AWX is not repeated: it could create a duplicate.
+                    cause, fix = describe_transport_error(error, method, path, self.settings, attempt)
+                    raise AwxError(cause + "; the request may have been applied",
+                                   "Run the task again (it is idempotent)", method=method.upper(), path=path)
+                if retriable and attempt < self.attempts:
+                    in_flight_failure = True
+                    self.sleep(self._delay(attempt))
+                    continue
+                cause, fix = describe_transport_error(error, method, path, self.settings, attempt)
+                raise AwxError(cause, fix, method=method.upper(), path=path)
+
+            status = response.status_code
+            self.calls.append((method.upper(), path, status))
+            if status in RETRY_STATUSES and attempt < self.attempts and (method in IDEMPOTENT_METHODS or status != 504):
+                self.sleep(self._delay(attempt, response))
+                in_flight_failure = True
+                continue
+            body = _json_body(response)
+            if status < 300:
+                return body
+            if status == 404 and method == "delete" and in_flight_failure:
+                # An earlier try of this DELETE reached AWX before the connection failed.
+                return None
+            cause, fix = describe_http_error(status, method, path, body, self.settings, attempt)
+            raise AwxError(cause, fix, status=status, method=method.upper(), path=path, body=body)
+
+    # -- verbs -----------------------------------------------------------------------------
+    def get(self, endpoint, **query):
+        return self.request("get", endpoint, query=query or None)
+
+    def get_or_none(self, endpoint, **query):
+        """GET, or None on 404."""
+        try:
+            return self.get(endpoint, **query)
+        except AwxError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def list(self, endpoint, **query):
+        """Every item of a list endpoint, following ``next`` (a relative URL) page after page."""
+        page = self.request("get", endpoint, query=query or None)
+        items = list(page.get("results", []))
+        seen = set()
+        while page.get("next"):
+            next_path = page["next"]
+            if re.match(r"^https?://", next_path):
+                parts = urlsplit(next_path)
+                next_path = parts.path + ("?" + parts.query if parts.query else "")
+            if next_path in seen:
+                break
+            seen.add(next_path)
+            page = self.request("get", next_path)
+            items.extend(page.get("results", []))
+        return items
+
+    def create(self, endpoint, payload):
+        return self.request("post", endpoint, json=payload)
+
+    def patch(self, endpoint, payload):
+        return self.request("patch", endpoint, json=payload)
+
+    def delete(self, endpoint):
+        return self.request("delete", endpoint)
+
+    # -- lookups ---------------------------------------------------------------------------
+    def find(self, endpoint, name, **filters):
+        """Objects of ``endpoint`` whose name is exactly ``name`` (``?name=`` list, full objects)."""
+        query = dict(filters)
+        query["name"] = name
+        return self.list(endpoint, **query)
+
+    def get_by_name_or_id(self, endpoint, value, match=None):
+        """The one object named ``value`` (or with id ``value`` when it is a number and no name matches).
+
+        ``match(obj)`` narrows the candidates (e.g. credential kind). Returns None when nothing matches;
+        raises ``AwxError`` when several objects match the name.
+        """
+        if isinstance(value, int) and not isinstance(value, bool):
+            obj = self.get_or_none("%s%d/" % (endpoint, value))
+            return obj if obj is not None and (match is None or match(obj)) else None
+        candidates = [obj for obj in self.find(endpoint, value) if match is None or match(obj)]
+        if len(candidates) > 1:
+            ids = ", ".join(str(obj.get("id")) for obj in candidates)
+            raise AwxError("%d objects are named '%s' (ids %s)" % (len(candidates), value, ids),
+                           "Give the id instead of the name")
+        if candidates:
+            return candidates[0]
+        if isinstance(value, string_types) and value.isdigit():
+            obj = self.get_or_none("%s%s/" % (endpoint, value))
+            if obj is not None and (match is None or match(obj)):
+                return obj
+        return None
+
+    def resolve(self, endpoint, value, kind, match=None):
+        """Like ``get_by_name_or_id``, but a miss raises ``AwxError`` naming ``kind`` and ``value``."""
+        obj = self.get_by_name_or_id(endpoint, value, match=match)
+        if obj is None:
+            raise AwxError("%s '%s' does not exist (or %s cannot see it)" % (kind, value, self.settings.who()),
+                           "Check the name or id, or create the %s first" % kind)
+        return obj
+
+
+def _json_body(response):
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def same_ref(value, obj_id, obj_name):
+    """True when ``value`` (a name, an id, or a numeric string) designates the object ``obj_id``/``obj_name``."""
+    if value is None:
+        return obj_id is None
+    if obj_id is None:
+        return False
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value == obj_id
+    if value == obj_name:
+        return True
+    return isinstance(value, string_types) and value.isdigit() and int(value) == obj_id

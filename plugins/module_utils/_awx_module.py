@@ -1,0 +1,156 @@
+# -*- coding: utf-8 -*-
+# Copyright: eeforge contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``AwxModule``: the base class of every AWX module of eeforge.builder.
+
+API (what a module written on it uses)
+======================================
+
+Construction::
+
+    module = AwxModule(argument_spec=dict(name=dict(required=True), ...), **AnsibleModule_kwargs)
+
+- adds the connection options (``CONNECTION_ARGSPEC`` of ``_awx_client``: ``controller_host``,
+  ``controller_username``, ``controller_password``, ``controller_oauthtoken``, ``validate_certs``,
+  ``request_timeout``, with the awx.awx environment variables); document them with
+  ``extends_documentation_fragment: [eeforge.builder.awx]``;
+- ``supports_check_mode`` defaults to True; fails with ``missing_required_lib('awxkit')`` when
+  awxkit cannot be imported;
+- ``module.client`` is an ``AwxClient`` (built on first use): ``get``, ``get_or_none``, ``list``
+  (follows ``next``), ``find(endpoint, name)``, ``get_by_name_or_id``, ``resolve(endpoint, value,
+  kind)``, ``create``, ``patch``, ``delete``, ``absolute_url``. Endpoints are relative to
+  ``/api/v2/`` (``'execution_environments/'``) or absolute paths (an object's ``url``).
+
+Errors, one line each (``Failed to <verb> <kind> '<name>': <cause>. <fix>``)::
+
+    with module.failing("update", "execution environment", name):
+        ...                                   # any AwxError raised in here fails the task
+    module.fail_action("delete", "execution environment", name, cause, fix)
+
+Writes that honour check mode and set ``changed`` (check mode: nothing is sent, the result is
+predicted: ``create`` returns None, ``update`` returns the object with the payload applied)::
+
+    obj = module.create("execution_environments/", payload, kind, name)
+    obj = module.update(obj, {"image": ...}, kind, name)     # no request when payload is empty
+    module.remove(obj, kind, name)
+
+Result::
+
+    module.set_diff(before, after)            # dicts of managed fields; mask secrets first
+                                              # (``_awx_compare.mask_secrets``)
+    module.exit_with(obj, previous_image=...) # changed, id, url (absolute API URL), diff (--diff)
+
+A module reads top to bottom: argument spec -> ``AwxModule(...)`` -> find the object -> compute what
+differs (``_awx_compare``) -> ``create``/``update``/``remove`` -> ``set_diff`` -> ``exit_with``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import (
+    AWXKIT_IMPORT_ERROR,
+    CONNECTION_ARGSPEC,
+    HAS_AWXKIT,
+    AwxClient,
+    AwxError,
+    AwxSettings,
+)
+
+
+def failure_message(verb, kind, name, cause, fix):
+    """``Failed to <verb> <kind> '<name>': <cause>. <fix>``, on one line."""
+    text = "Failed to %s %s '%s': %s." % (verb, kind, name, cause.rstrip(". "))
+    if fix:
+        text += " %s." % fix.rstrip(". ")
+    return " ".join(text.split())
+
+
+class AwxModule(AnsibleModule):
+    """AnsibleModule with the AWX connection options, an ``AwxClient`` and result helpers."""
+
+    def __init__(self, argument_spec=None, **kwargs):
+        spec = dict(CONNECTION_ARGSPEC)
+        spec.update(argument_spec or {})
+        kwargs.setdefault("supports_check_mode", True)
+        super(AwxModule, self).__init__(argument_spec=spec, **kwargs)
+        if not HAS_AWXKIT:
+            self.fail_json(msg=missing_required_lib("awxkit"), exception=AWXKIT_IMPORT_ERROR)
+        try:
+            self.settings = AwxSettings.from_params(self.params)
+        except ValueError as error:
+            self.fail_json(msg="Invalid AWX connection options: %s." % str(error).rstrip("."))
+        self._client = None
+        self.changed = False
+        self.diff = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = AwxClient(self.settings)
+        return self._client
+
+    # -- errors ----------------------------------------------------------------------------
+    def fail_action(self, verb, kind, name, cause, fix=None, **extra):
+        self.fail_json(msg=failure_message(verb, kind, name, cause, fix), **extra)
+
+    @contextlib.contextmanager
+    def failing(self, verb, kind, name):
+        """Turn an ``AwxError`` raised in the block into a one-line task failure."""
+        try:
+            yield
+        except AwxError as error:
+            extra = {}
+            if error.status is not None:
+                extra["status"] = error.status
+            self.fail_action(verb, kind, name, error.cause, error.fix, **extra)
+
+    # -- writes (check mode aware) ---------------------------------------------------------
+    def create(self, endpoint, payload, kind, name):
+        """POST ``payload``; in check mode send nothing and return None."""
+        self.changed = True
+        if self.check_mode:
+            return None
+        with self.failing("create", kind, name):
+            return self.client.create(endpoint, payload)
+
+    def update(self, obj, payload, kind, name):
+        """PATCH the fields in ``payload`` (nothing when it is empty); returns the updated object."""
+        if not payload:
+            return obj
+        self.changed = True
+        if self.check_mode:
+            predicted = dict(obj)
+            predicted.update(payload)
+            return predicted
+        with self.failing("update", kind, name):
+            return self.client.patch(obj["url"], payload)
+
+    def remove(self, obj, kind, name):
+        """DELETE the object (nothing when ``obj`` is None)."""
+        if obj is None:
+            return
+        self.changed = True
+        if self.check_mode:
+            return
+        with self.failing("delete", kind, name):
+            self.client.delete(obj["url"])
+
+    # -- result ----------------------------------------------------------------------------
+    def set_diff(self, before, after):
+        """Record the ``diff`` (returned with ``--diff``); mask secrets before calling this."""
+        self.diff = dict(before=before, after=after)
+
+    def exit_with(self, obj=None, **extra):
+        """``exit_json`` with ``changed``, ``id`` and ``url`` of ``obj`` (None when there is none), and the diff."""
+        result = dict(changed=self.changed)
+        result["id"] = obj.get("id") if obj else None
+        result["url"] = self.client.absolute_url(obj.get("url")) if obj and obj.get("url") else None
+        result.update(extra)
+        if self._diff and self.diff is not None:
+            result["diff"] = self.diff
+        self.exit_json(**result)
