@@ -64,6 +64,7 @@ units:
 integration:
 	mkdir -p $(WORK)
 	bt=$$(mktemp -d $(WORK)/pytest-XXXXXX); trap 'rm -rf "$$bt"' EXIT
+	python -m tests.harness snapshot $(WORK)/before-tests.json
 	python -m pytest -p no:cacheprovider --basetemp=$$bt/tmp tests/integration
 
 lint:
@@ -82,7 +83,7 @@ galaxy:
 	rm -rf $(WORK)/galaxy
 
 check-clean:
-	python -m tests.harness check-clean
+	python -m tests.harness check-clean $(WORK)/before-tests.json
 
 test: setup sanity units lint galaxy integration check-clean
 

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 
 from .base_image import ensure_base_image
@@ -14,7 +16,7 @@ from .podman_env import write_podman_config
 
 def main(argv):
     if not argv:
-        sys.stderr.write("usage: python -m tests.harness {base-image|podman-conf DIR|check-clean}\n")
+        sys.stderr.write("usage: python -m tests.harness {base-image|podman-conf DIR|snapshot FILE|check-clean [FILE]}\n")
         return 2
     cmd = argv[0]
     if cmd == "base-image":
@@ -24,8 +26,18 @@ def main(argv):
         for key, value in write_podman_config(argv[1], argv[2:]).items():
             print("export %s=%s" % (key, value))
         return 0
+    if cmd == "snapshot":
+        # What exists before the tests run is not theirs to clean (another job on the machine).
+        with open(argv[1], "w", encoding="utf-8") as handle:
+            json.dump(leftovers(), handle)
+        return 0
     if cmd == "check-clean":
         left = leftovers()
+        if len(argv) > 1 and os.path.exists(argv[1]):
+            with open(argv[1], encoding="utf-8") as handle:
+                before = json.load(handle)
+            left = {key: [v for v in value if v not in before.get(key, [])] for key, value in left.items()}
+            left = {key: value for key, value in left.items() if value}
         if left:
             for key, value in left.items():
                 sys.stderr.write("left behind: %s: %s\n" % (key, ", ".join(value)))
