@@ -1,0 +1,386 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: eeforge contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: ee_info
+short_description: Inspect and verify an Ansible Execution Environment image
+version_added: 0.1.0
+description:
+  - Reports what an Execution Environment (EE) image contains and whether AWX can run jobs in it,
+    the checks otherwise done by hand with C(podman run IMAGE ansible-galaxy collection list),
+    C(pip list), C(id) and C(ls -la /runner).
+  - Collections come from C(ansible-galaxy collection list --format json) inside the image; Python
+    packages are those of the interpreter C(ansible-galaxy) runs with.
+  - Runs one C(podman image inspect) and one short-lived container (C(podman run --rm), no network,
+    as root, the way AWX starts jobs on podman execution nodes) with a small Python probe given on stdin.
+  - With O(assert_collections) or O(assert_python) it is a gate, for example after
+    M(eeforge.builder.ee_build) and before pushing or registering the image in AWX. It fails with one
+    message listing every collection and package that is missing or at the wrong version.
+  - The image is pulled following AWX's pull policy O(pull). Pulling fills the local image store;
+    the module still reports RV(ignore:changed=false), since it manages nothing.
+author:
+  - eeforge contributors
+extends_documentation_fragment:
+  - eeforge.builder.attributes
+  - eeforge.builder.attributes.INFO_MODULE
+attributes:
+  platform:
+    support: full
+    platforms: posix
+    details:
+      - Needs podman on the host the task runs on.
+options:
+  image:
+    description:
+      - Image reference, for example V(registry.example.com/ee/aws:1.2), V(localhost/ee-aws:latest)
+        or a reference pinned by digest (V(name@sha256:...)).
+    type: str
+    required: true
+  pull:
+    description:
+      - When to pull the image, with AWX's semantics for an execution environment's C(pull) field.
+      - V(missing) pulls only when the image is not in local storage.
+      - V(always) pulls every time, so a moved tag is seen.
+      - V(never) fails when the image is not in local storage.
+    type: str
+    choices: [always, missing, never]
+    default: missing
+  registry_username:
+    description:
+      - User name for the registry the image is pulled from. Requires O(registry_password).
+      - The credentials go to podman through a 0600 auth file in a private temporary directory that
+        is removed afterwards, never through the command line or the environment.
+    type: str
+  registry_password:
+    description:
+      - Password or token for O(registry_username).
+    type: str
+  auth_file:
+    description:
+      - Path of an existing podman C(auth.json) (or docker C(config.json)) to pull with.
+      - With O(registry_username) and O(registry_password) as well, its entries are kept and the
+        given credentials are added for the image's registry in a private copy.
+    type: path
+  tls_verify:
+    description:
+      - Require HTTPS and a trusted certificate when pulling. Set to V(false) for a plain-HTTP or
+        self-signed registry.
+    type: bool
+    default: true
+  assert_collections:
+    description:
+      - Collections the image must contain, each a name with an optional version specifier
+        (V(containers.podman), V(containers.podman>=1.10), V(awx.awx>=23,<25), or ansible-galaxy's
+        V(community.general:9.1.0)).
+      - When any is missing or at a version outside its specifier the module fails, listing all of them.
+    type: list
+    elements: str
+    default: []
+  assert_python:
+    description:
+      - Python packages the image's Ansible interpreter must have, each a name with an optional
+        version specifier (V(ansible-runner), V(boto3>=1.34), V(ansible-core~=2.16.0)).
+      - Names compare as pip does (V(PyYAML) equals V(pyyaml), V(ansible_core) equals V(ansible-core)).
+    type: list
+    elements: str
+    default: []
+  timeout:
+    description:
+      - Seconds a pull or the probe container may take before it is stopped.
+    type: int
+    default: 300
+notes:
+  - C(/runner) writability is tested inside the image for root and for uid 1000 with group 0 (how
+    ansible-runner adds C(--group-add=root), and how OpenShift and Kubernetes container groups run
+    jobs), and for the image's own user.
+  - On a podman execution node AWX mounts the job's private data directory at C(/runner) and starts
+    the container as root, so there the host directory matters; on a container group the image's
+    C(/runner) is used as is.
+seealso:
+  - module: eeforge.builder.ee_build
+  - name: Troubleshooting Execution Environments
+    description: Each common EE error, its cause and its fix.
+    link: https://github.com/eeforge/builder/blob/main/docs/troubleshooting.md
+"""
+
+EXAMPLES = r"""
+- name: Show what the image contains
+  eeforge.builder.ee_info:
+    image: registry.example.com/ee/aws:1.2
+  register: ee
+
+- name: Print its collections
+  ansible.builtin.debug:
+    var: ee.collections
+
+- name: Gate before registering the EE in AWX
+  eeforge.builder.ee_info:
+    image: registry.example.com/ee/aws:1.2
+    pull: always
+    registry_username: "{{ registry_user }}"
+    registry_password: "{{ registry_password }}"
+    assert_collections:
+      - amazon.aws>=8.0.0
+      - containers.podman
+    assert_python:
+      - boto3>=1.34
+      - ansible-runner
+
+- name: Refuse an image whose runner directory a non-root job cannot write
+  eeforge.builder.ee_info:
+    image: localhost/ee-aws:latest
+    pull: never
+  register: ee
+  failed_when: not ee.runner_writable.uid_1000
+"""
+
+RETURN = r"""
+image:
+  description: The image reference that was inspected.
+  returned: success
+  type: str
+  sample: registry.example.com/ee/aws:1.2
+image_id:
+  description: Local image ID.
+  returned: success
+  type: str
+  sample: c4e870663a165edd5bf23a66fdd663edf1af855219f2f050c11b7e42de31f780
+pulled:
+  description: Whether the image was pulled by this task (see O(pull)).
+  returned: success
+  type: bool
+  sample: false
+digest:
+  description:
+    - Repo digest of the image in its repository (C(sha256:...)), to pin it as C(name@digest).
+    - For an image pulled from a registry this is the registry's manifest digest; for an image only
+      built locally it is podman's local manifest digest. V(null) when podman knows none.
+  returned: success
+  type: str
+  sample: sha256:5d5f9e35d940e2bc514d7b2eaf94ae4364e49880d7b38d0e2eb21d7fa7b1434f
+repo_digests:
+  description: All C(name@digest) entries podman holds for the image.
+  returned: success
+  type: list
+  elements: str
+  sample: [registry.example.com/ee/aws@sha256:5d5f9e35d940e2bc514d7b2eaf94ae4364e49880d7b38d0e2eb21d7fa7b1434f]
+tags:
+  description: Local tags of the image.
+  returned: success
+  type: list
+  elements: str
+  sample: [registry.example.com/ee/aws:1.2]
+labels:
+  description: Image labels, including C(io.eeforge.definition-digest) for images built by M(eeforge.builder.ee_build).
+  returned: success
+  type: dict
+  sample: {"io.eeforge.definition-digest": "sha256:0c6e...", "org.opencontainers.image.title": "ee-aws"}
+definition_digest:
+  description: Value of the C(io.eeforge.definition-digest) label, V(null) for images not built by M(eeforge.builder.ee_build).
+  returned: success
+  type: str
+  sample: sha256:0c6e52d1b1d5dc6fc2ed8a1c3b7d6e0f0f1d0bcb8f1b0c2ad41e0a9b0e8d7c6a
+size:
+  description: Image size in bytes, as podman reports it.
+  returned: success
+  type: int
+  sample: 412739584
+layers:
+  description: Number of layers of the image's root file system.
+  returned: success
+  type: int
+  sample: 7
+created:
+  description: Creation date of the image (RFC 3339).
+  returned: success
+  type: str
+  sample: "2025-06-01T12:00:00.000000000Z"
+architecture:
+  description: Image architecture.
+  returned: success
+  type: str
+  sample: amd64
+os:
+  description: Image operating system.
+  returned: success
+  type: str
+  sample: linux
+collections:
+  description:
+    - Collections in the image, name to version, from C(ansible-galaxy collection list --format json).
+    - When a collection is installed in several collection paths, the one ansible loads (the first
+      in the search order) is reported. Empty when the image has no C(ansible-galaxy).
+  returned: success
+  type: dict
+  sample: {"containers.podman": "1.16.2", "awx.awx": "24.6.1"}
+collection_paths:
+  description: For each collection in RV(collections), the collections path it was found in.
+  returned: success
+  type: dict
+  sample: {"containers.podman": "/usr/share/ansible/collections/ansible_collections"}
+python_packages:
+  description: Python packages of the interpreter ansible runs with, name to version (as C(pip list) shows them).
+  returned: success
+  type: dict
+  sample: {"ansible-core": "2.17.5", "ansible-runner": "2.4.0", "boto3": "1.35.0"}
+ansible_core_version:
+  description: Version of ansible-core (or ansible-base) in the image, V(null) when absent.
+  returned: success
+  type: str
+  sample: 2.17.5
+ansible_runner_version:
+  description: Version of ansible-runner in the image, V(null) when absent (AWX cannot run jobs in it then).
+  returned: success
+  type: str
+  sample: 2.4.0
+python_path:
+  description: The Python interpreter ansible runs with (from the C(ansible-galaxy) shebang), else C(python3).
+  returned: success
+  type: str
+  sample: /usr/bin/python3
+python_version:
+  description: Version of that interpreter.
+  returned: success
+  type: str
+  sample: 3.11.2
+user:
+  description:
+    - The image's configured user and what it resolves to inside the image.
+    - AWX runs jobs as root on podman execution nodes (it passes C(--user=root)) and as this user on
+      Kubernetes container groups.
+  returned: success
+  type: dict
+  contains:
+    image_user:
+      description: The image's C(USER) as configured; empty means root.
+      type: str
+      sample: "1000"
+    uid:
+      description: Numeric uid of that user, V(null) when the name does not resolve.
+      type: int
+      sample: 1000
+    gid:
+      description: Numeric primary gid (0 when the uid has no C(/etc/passwd) entry, as podman does).
+      type: int
+      sample: 0
+    name:
+      description: User name from C(/etc/passwd), V(null) when there is no entry.
+      type: str
+      sample: runner
+    home:
+      description: Home directory from C(/etc/passwd).
+      type: str
+      sample: /home/runner
+runner_writable:
+  description: Whether a file can be created in the image's C(/runner) by each user jobs may run as.
+  returned: success
+  type: dict
+  contains:
+    root:
+      description: As root (AWX on podman execution nodes).
+      type: bool
+      sample: true
+    uid_1000:
+      description: As uid 1000 with supplementary group 0 (OpenShift, container groups, ansible-runner's C(--group-add=root)).
+      type: bool
+      sample: true
+    image_user:
+      description: As the image's configured user.
+      type: bool
+      sample: true
+runner_dir:
+  description: Owner and mode of C(/runner) in the image.
+  returned: success
+  type: dict
+  sample: {"path": "/runner", "exists": true, "uid": 0, "gid": 0, "mode": "0775"}
+assertions:
+  description:
+    - What O(assert_collections) and O(assert_python) found missing or at the wrong version, by kind
+      (C(collections), C(python)). Empty when every assertion holds; returned with the failure otherwise.
+  returned: always
+  type: dict
+  sample: {"collections": {"missing": ["amazon.aws>=8.0.0"], "wrong_version": [{"name": "containers.podman", "found": "1.9.0", "wanted": "containers.podman>=1.10"}]}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
+    PULL_POLICIES,
+    EEInfoError,
+    EEInspector,
+    assertion_message,
+    collect,
+    parse_requirement,
+)
+from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandRunner
+
+
+def argument_spec():
+    return dict(
+        image=dict(type="str", required=True),
+        pull=dict(type="str", choices=list(PULL_POLICIES), default="missing"),
+        registry_username=dict(type="str"),
+        registry_password=dict(type="str", no_log=True),
+        auth_file=dict(type="path"),
+        tls_verify=dict(type="bool", default=True),
+        assert_collections=dict(type="list", elements="str", default=[]),
+        assert_python=dict(type="list", elements="str", default=[]),
+        timeout=dict(type="int", default=300),
+    )
+
+
+def validate_requirements(module):
+    for option in ("assert_collections", "assert_python"):
+        for item in module.params[option]:
+            try:
+                parse_requirement(item)
+            except ValueError as exc:
+                module.fail_json(msg="Failed to verify execution environment '%s': %s entry '%s' is invalid (%s). "
+                                     "Write a name with an optional specifier, e.g. containers.podman>=1.10."
+                                 % (module.params["image"], option, item, exc), assertions={})
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_together=[("registry_username", "registry_password")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    validate_requirements(module)
+    if params["timeout"] <= 0:
+        module.fail_json(msg="Failed to inspect execution environment '%s': timeout must be a positive number of "
+                             "seconds, not %d." % (params["image"], params["timeout"]), assertions={})
+
+    try:
+        inspector = EEInspector(module, CommandRunner(module), timeout=params["timeout"])
+        result, failures, warnings = collect(
+            inspector,
+            params["image"],
+            pull=params["pull"],
+            username=params["registry_username"],
+            password=params["registry_password"],
+            auth_file=params["auth_file"],
+            tls_verify=params["tls_verify"],
+            assert_collections=params["assert_collections"],
+            assert_python=params["assert_python"],
+        )
+    except EEInfoError as exc:
+        module.fail_json(msg=str(exc), assertions={})
+
+    for warning in warnings:
+        module.warn(warning)
+    result["assertions"] = failures
+    if failures:
+        module.fail_json(msg=assertion_message(params["image"], failures), **result)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+# -*- coding: utf-8 -*-
+# Copyright: eeforge contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
+    PROBE_MARKER,
+    PROBE_SCRIPT,
+    assertion_failures,
+    assertion_message,
+    check_requirements,
+    needs_registry_digest,
+    normalize_python_name,
+    parse_collection_list,
+    parse_image_inspect,
+    parse_probe_output,
+    parse_requirement,
+    pick_repo_digest,
+    repo_digest_candidates,
+    spec_matches,
+    summarize_probe,
+    version_key,
+)
+
+D1 = "sha256:" + "1" * 64
+D2 = "sha256:" + "2" * 64
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("containers.podman", ("containers.podman", [])),
+        ("containers.podman>=1.10", ("containers.podman", [(">=", "1.10")])),
+        ("awx.awx >=23, <25", ("awx.awx", [(">=", "23"), ("<", "25")])),
+        ("community.general:9.1.0", ("community.general", [("==", "9.1.0")])),
+        ("community.general:>=9", ("community.general", [(">=", "9")])),
+        ("ansible_core~=2.16.0", ("ansible_core", [("~=", "2.16.0")])),
+        ("requests[socks]==2.31.0", ("requests", [("==", "2.31.0")])),
+        ("boto3!=1.34.1", ("boto3", [("!=", "1.34.1")])),
+        ("jmespath==1.0.*", ("jmespath", [("==", "1.0.*")])),
+        ("  pyyaml  ", ("pyyaml", [])),
+    ],
+)
+def test_parse_requirement(text, expected):
+    assert parse_requirement(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "   ", ">=1.0", "boto3 >> 1", "boto3 1.2", "boto3>=1,", "boto3=>1"])
+def test_parse_requirement_rejects(text):
+    with pytest.raises(ValueError):
+        parse_requirement(text)
+
+
+@pytest.mark.parametrize(
+    "lower, higher",
+    [
+        ("1.9.3", "1.10.0"),
+        ("1.10", "1.10.1"),
+        ("2.0.0rc1", "2.0.0"),
+        ("2.0.0-beta.1", "2.0.0"),
+        ("2.0.0a1", "2.0.0b1"),
+        ("2.0.0b2", "2.0.0rc1"),
+        ("2.0.0.dev1", "2.0.0a1"),
+        ("2.0.0", "2.0.0.post1"),
+        ("1!0.1", "2!0.0"),
+        ("v1.2", "1.3"),
+    ],
+)
+def test_version_order(lower, higher):
+    assert version_key(lower) < version_key(higher)
+
+
+def test_versions_equal_despite_spelling():
+    assert version_key("1.10") == version_key("1.10.0")
+    assert version_key("1.0.0+build.5") == version_key("1.0.0")
+
+
+@pytest.mark.parametrize(
+    "version, op, wanted, expected",
+    [
+        ("1.10.0", ">=", "1.10", True),
+        ("1.9.9", ">=", "1.10", False),
+        ("2.19.14", "~=", "2.19.0", True),
+        ("2.20.0", "~=", "2.19.0", False),
+        ("2.19.14", "~=", "2.19", True),
+        ("3.0", "~=", "2.19", False),
+        ("1.0.1", "==", "1.0.*", True),
+        ("1.1.0", "==", "1.0.*", False),
+        ("1.1.0", "!=", "1.0.*", True),
+        ("1.0.1", "<", "1", False),
+        ("0.9", "<", "1", True),
+        ("1.0.1", "!=", "1.0.1", False),
+        ("5", "==", "*", True),
+        (None, ">=", "1", False),
+    ],
+)
+def test_spec_matches(version, op, wanted, expected):
+    assert spec_matches(version, op, wanted) is expected
+
+
+def test_normalize_python_name():
+    assert normalize_python_name("PyYAML") == "pyyaml"
+    assert normalize_python_name("ansible_core") == normalize_python_name("Ansible.Core") == "ansible-core"
+
+
+def test_check_requirements_reports_missing_and_wrong_versions():
+    installed = {"containers.podman": "1.9.0", "awx.awx": "24.6.1"}
+    missing, wrong = check_requirements(
+        installed, ["containers.podman>=1.10", "awx.awx>=23,<25", "amazon.aws", "Awx.Awx"])
+    assert missing == ["amazon.aws"]
+    assert wrong == [{"name": "containers.podman", "wanted": "containers.podman>=1.10", "found": "1.9.0"}]
+
+
+def test_python_names_are_compared_normalized():
+    failures = assertion_failures(
+        {"python_packages": {"PyYAML": "6.0.1", "ansible-core": "2.17.5"}},
+        assert_python=["pyyaml>=6", "ansible_core==2.17.5", "boto3"],
+    )
+    assert failures == {"python": {"missing": ["boto3"], "wrong_version": []}}
+
+
+def test_assertion_message_lists_everything_on_one_line():
+    failures = {
+        "collections": {"missing": ["amazon.aws>=8", "awx.awx"],
+                        "wrong_version": [{"name": "containers.podman", "found": "1.9.0",
+                                           "wanted": "containers.podman>=1.10"}]},
+        "python": {"missing": ["boto3"], "wrong_version": []},
+    }
+    msg = assertion_message("reg.example.com/ee:1", failures)
+    assert msg == (
+        "Failed to verify execution environment 'reg.example.com/ee:1': missing collections: amazon.aws>=8, awx.awx; "
+        "wrong collection version: containers.podman is 1.9.0, wanted containers.podman>=1.10; "
+        "missing python package: boto3. Add them to the definition's dependencies and rebuild."
+    )
+
+
+def test_no_assertions_no_failures():
+    assert assertion_failures({"collections": {}, "python_packages": {}}) == {}
+
+
+GALAXY_JSON = json.dumps({
+    "/root/.ansible/collections/ansible_collections": {"containers.podman": {"version": "1.18.0"}},
+    "/usr/share/ansible/collections/ansible_collections": {
+        "containers.podman": {"version": "1.10.0"},
+        "awx.awx": {"version": "24.6.1"},
+        "local.dev": {"version": "*"},
+    },
+    "/usr/lib/python3/site-packages/ansible/_internal/ansible_collections": {
+        "ansible._protomatter": {"version": "2.19.14"},
+    },
+})
+
+
+def test_parse_collection_list_first_path_wins_and_skips_private():
+    versions, paths = parse_collection_list("[WARNING]: a warning before the JSON\n" + GALAXY_JSON)
+    assert versions == {"containers.podman": "1.18.0", "awx.awx": "24.6.1", "local.dev": None}
+    assert paths["containers.podman"] == "/root/.ansible/collections/ansible_collections"
+    assert paths["awx.awx"] == "/usr/share/ansible/collections/ansible_collections"
+
+
+def test_parse_collection_list_empty():
+    assert parse_collection_list("") == ({}, {})
+    assert parse_collection_list("{}") == ({}, {})
+
+
+INSPECT = [{
+    "Id": "c4e8" * 16,
+    "Digest": D1,
+    "RepoTags": ["127.0.0.1:5000/ee/aws:1", "localhost/ee-aws:1"],
+    "RepoDigests": [
+        "127.0.0.1:5000/ee/aws@" + D1,
+        "127.0.0.1:5000/ee/aws@" + D2,
+        "localhost/ee-aws@" + D1,
+        "localhost/ee-aws@" + D2,
+    ],
+    "Created": "2025-06-01T12:00:00.1Z",
+    "Config": {"User": "1000", "Labels": {"io.eeforge.definition-digest": "sha256:abc"}, "Env": ["A=1"]},
+    "Size": 123456,
+    "RootFS": {"Type": "layers", "Layers": ["sha256:a", "sha256:b", "sha256:c"]},
+    "Architecture": "amd64",
+    "Os": "linux",
+}]
+
+
+def test_parse_image_inspect():
+    facts = parse_image_inspect("127.0.0.1:5000/ee/aws:1", json.dumps(INSPECT))
+    assert facts["image_id"] == "c4e8" * 16
+    assert facts["labels"] == {"io.eeforge.definition-digest": "sha256:abc"}
+    assert facts["definition_digest"] == "sha256:abc"
+    assert facts["size"] == 123456
+    assert facts["layers"] == 3
+    assert facts["created"] == "2025-06-01T12:00:00.1Z"
+    assert facts["digest"] == D1
+    assert facts["digest_candidates"] == [D1, D2]
+    assert facts["image_user"] == "1000"
+
+
+def test_parse_image_inspect_without_config_user_or_labels():
+    data = {"Id": "x", "RootFS": {}, "Labels": {"a": "b"}}
+    facts = parse_image_inspect("localhost/x:1", json.dumps([data]))
+    assert facts["labels"] == {"a": "b"} and facts["layers"] == 0 and facts["image_user"] == ""
+    assert facts["digest"] is None and facts["definition_digest"] is None
+
+
+def test_parse_image_inspect_rejects_empty():
+    with pytest.raises(ValueError):
+        parse_image_inspect("x", "[]")
+
+
+def test_repo_digest_matching():
+    digests = INSPECT[0]["RepoDigests"] + ["quay.io/other/img@sha256:" + "3" * 64]
+    assert repo_digest_candidates("quay.io/other/img:2", digests) == ["sha256:" + "3" * 64]
+    # a short name that podman resolved to localhost/
+    assert repo_digest_candidates("ee-aws:1", digests) == [D1, D2]
+    assert repo_digest_candidates("reg.example.com/none:1", digests) == []
+    assert pick_repo_digest("127.0.0.1:5000/ee/aws:1", digests, D2) == D2
+    assert pick_repo_digest("127.0.0.1:5000/ee/aws@" + D2, digests, D1) == D2
+
+
+def test_registry_is_asked_only_when_local_data_is_ambiguous():
+    assert needs_registry_digest("127.0.0.1:5000/ee/aws:1", [D1, D2])
+    assert not needs_registry_digest("127.0.0.1:5000/ee/aws:1", [D1])
+    assert not needs_registry_digest("localhost/ee-aws:1", [D1, D2])
+    assert not needs_registry_digest("127.0.0.1:5000/ee/aws@" + D1, [D1, D2])
+
+
+def test_parse_probe_output_finds_marker_line():
+    assert parse_probe_output("noise\n%s{\"a\": 1}\n" % PROBE_MARKER) == {"a": 1}
+    with pytest.raises(ValueError):
+        parse_probe_output("no marker here")
+
+
+def test_summarize_probe_warns_about_non_ee_images():
+    probe = {
+        "python_path": "/usr/bin/python3",
+        "python": {"packages": {"pip": "23.0"}, "ansible_core": None, "python_version": "3.11.2"},
+        "galaxy": None,
+        "user": {"image_user": "nobody", "uid": None, "error": "user nobody is not in /etc/passwd"},
+        "runner_writable": {"root": False, "uid_1000": False, "image_user": False},
+        "runner_dir": {"path": "/runner", "exists": False},
+        "warnings": [],
+    }
+    info, warnings = summarize_probe(probe)
+    assert info["collections"] == {} and info["ansible_core_version"] is None
+    assert info["ansible_runner_version"] is None
+    assert "error" not in info["user"]
+    assert len(warnings) == 3
+    assert any("not an Execution Environment" in w for w in warnings)
+
+
+def test_summarize_probe_versions_from_packages():
+    probe = {
+        "python_path": "/usr/bin/python3",
+        "python": {"packages": {"ansible-core": "2.17.5", "ansible_runner": "2.4.0"}, "ansible_core": None},
+        "galaxy": {"rc": 0, "stdout": GALAXY_JSON, "stderr": ""},
+    }
+    info, warnings = summarize_probe(probe)
+    assert info["ansible_core_version"] == "2.17.5"
+    assert info["ansible_runner_version"] == "2.4.0"
+    assert info["collections"]["awx.awx"] == "24.6.1"
+    assert warnings == []
+
+
+def test_summarize_probe_reports_galaxy_failure():
+    probe = {"python": {"packages": {"ansible-runner": "2.4.0"}},
+             "galaxy": {"rc": 1, "stdout": "", "stderr": "ERROR! boom"}}
+    info, warnings = summarize_probe(probe)
+    assert info["collections"] == {}
+    assert warnings == ["ansible-galaxy collection list failed (rc=1): ERROR! boom"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or os.geteuid() != 0 or not os.path.isdir("/tmp"),
+                    reason="the probe drops privileges, which needs root")
+def test_probe_script_runs_on_this_python(tmp_path):
+    """The probe is plain Python 3 and prints one marker line."""
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable))
+    proc = subprocess.run([sys.executable, "-", ""], input=PROBE_SCRIPT, capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    out = parse_probe_output(proc.stdout)
+    assert out["python"]["packages"]
+    assert out["user"]["uid"] == 0
+    assert set(out["runner_writable"]) == {"root", "uid_1000", "image_user"}
