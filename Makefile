@@ -73,7 +73,9 @@ lint:
 galaxy:
 	rm -rf $(WORK)/galaxy && mkdir -p $(WORK)/galaxy
 	ansible-galaxy collection build --force --output-path $(WORK)/galaxy .
-	GALAXY_IMPORTER_CONFIG=$(REPO)/tests/galaxy-importer.cfg python -m galaxy_importer.main $(WORK)/galaxy/eeforge-builder-*.tar.gz | tee $(WORK)/galaxy/importer.log
+	# galaxy-importer writes importer_result.json into the current directory.
+	cd $(WORK)/galaxy && GALAXY_IMPORTER_CONFIG=$(REPO)/tests/galaxy-importer.cfg python -m galaxy_importer.main $(WORK)/galaxy/eeforge-builder-*.tar.gz | tee $(WORK)/galaxy/importer.log
+	cd $(REPO)
 	! grep -E '^(ERROR|[A-Z ]*ERROR)' $(WORK)/galaxy/importer.log
 	ANSIBLE_COLLECTIONS_PATH=$(WORK)/galaxy/install ansible-galaxy collection install --force --no-deps -p $(WORK)/galaxy/install $(WORK)/galaxy/eeforge-builder-*.tar.gz
 	for m in $(MODULES); do
