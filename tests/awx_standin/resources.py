@@ -26,6 +26,13 @@ SUMMARY = {
     "source_project": ("id", "name", "description", "status", "scm_type", "allow_override"),
 }
 
+# Resource of a read-only link field (jobs copy these from their template).
+RO_TARGETS = {
+    "inventory": "inventories", "project": "projects", "organization": "organizations", "user": "users",
+    "execution_environment": "execution_environments", "unified_job_template": "unified_job_templates",
+    "job_template": "job_templates", "credential": "credentials",
+}
+
 # Resource names that share one id sequence in AWX (polymorphic parents).
 UNIFIED_JOB_TEMPLATES = ("projects", "job_templates", "workflow_job_templates", "inventory_sources")
 UNIFIED_JOBS = ("jobs", "ad_hoc_commands")
@@ -119,7 +126,7 @@ class Resource:
         self.related_fks = related_fks
         self.summary_fks = summary_fks
         self.roles = roles
-        self.capabilities = capabilities or {"edit": True, "delete": True}
+        self.capabilities = {"edit": True, "delete": True} if capabilities is None else capabilities
         self.audit = audit  # created_by / modified_by
         self.unique_together = unique_together
         self.seq = seq or name
@@ -188,7 +195,7 @@ register(Resource(
         "organization": FK("organizations"),
         "credential_type": FK("credential_types", required=True),
         "managed": RO(False), "inputs": J(),
-        "user": FK("users", write_only=True), "team": RO(),
+        "user": FK("users", write_only=True),
     },
     subs=("activity_stream", "access_list", "object_roles", "owner_users", "owner_teams", "copy", "input_sources"),
     related_fks=("organization", "credential_type"), summary_fks=("organization", "credential_type"),
@@ -362,7 +369,8 @@ register(Resource(
           "always_nodes"),
     related_fks=("execution_environment", "inventory", "unified_job_template", "workflow_job_template"),
     summary_fks=("execution_environment", "inventory", "workflow_job_template", "unified_job_template"),
-    audit=False, named_url="{identifier}++{workflow_job_template__name}++{workflow_job_template__organization__name}",
+    audit=False, capabilities={},
+    named_url="{identifier}++{workflow_job_template__name}++{workflow_job_template__organization__name}",
     unique_together=((("workflow_job_template", "identifier"),
                       "Workflow job template node with this Workflow job template and Identifier already exists."),),
     search=("identifier",),
@@ -415,7 +423,7 @@ register(Resource(
 
 register(Resource(
     "ad_hoc_commands", "ad_hoc_command", "AdHocCommand",
-    dict(_UNIFIED_JOB_FIELDS, **{
+    dict({key: value for key, value in _UNIFIED_JOB_FIELDS.items() if key != "description"}, **{
         "status": RO("new"), "job_type": C(["run", "check"], default="run"),
         "inventory": FK("inventories", required=True), "limit": S(), "credential": FK("credentials", required=True),
         "module_name": S("command"), "module_args": S(), "forks": I(), "verbosity": I(), "extra_vars": V(),

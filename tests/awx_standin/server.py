@@ -15,7 +15,8 @@ import socket
 import struct
 import tempfile
 import threading
-import time
+import traceback
+import urllib.error
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -368,7 +369,6 @@ class _Handler(BaseHTTPRequestHandler):
         except ApiError as err:
             status, payload, allow, headers = err.status, err.body, None, err.headers
         except Exception:  # pylint: disable=broad-except
-            import traceback  # pylint: disable=import-outside-toplevel
             traceback.print_exc()
             status, payload, allow, headers = 500, {"detail": "A server error has occurred."}, None, {}
         if not internal and not raw_path.startswith("/_standin/"):
@@ -384,18 +384,22 @@ class _Handler(BaseHTTPRequestHandler):
             return self._control(method, path, raw_body)
         if not path.endswith("/"):
             raise ApiError(404, NOT_FOUND)
-        user = self._user()
-        if user is None and path not in PUBLIC:
-            raise ApiError(401, AUTH_REQUIRED, {"WWW-Authenticate": WWW_AUTHENTICATE})
-        data = None
-        if raw_body:
-            try:
-                data = json.loads(raw_body)
-            except ValueError as err:
-                raise ApiError(400, {"detail": "JSON parse error - %s" % err}) from None
-        elif method in ("POST", "PUT", "PATCH"):
-            data = {}
-        return Router(self.standin, user, method, path, query, data).route()
+        router = Router(self.standin, self._user(), method, path, query, None)
+        try:
+            if router.user is None and path not in PUBLIC:
+                raise ApiError(401, AUTH_REQUIRED, {"WWW-Authenticate": WWW_AUTHENTICATE})
+            if raw_body:
+                try:
+                    router.data = json.loads(raw_body)
+                except ValueError as err:
+                    raise ApiError(400, {"detail": "JSON parse error - %s" % err}) from None
+            elif method in ("POST", "PUT", "PATCH"):
+                router.data = {}
+            return router.route()
+        except ApiError as err:
+            if router.allow and "Allow" not in err.headers:
+                err.headers["Allow"] = router.allow
+            raise
 
     def _control(self, method, path, raw_body):
         """Test hooks for a stand-in run as a separate process (no auth, not logged)."""
@@ -425,6 +429,33 @@ class Router:
         self.query = query
         self.data = data
         self.parts = [part for part in path.split("/") if part]
+        self.allow = self.allow_for()
+
+    def allow_for(self):
+        """The Allow header of the view this path maps to (AWX sends it with errors too)."""
+        rest = self.parts[2:] if self.parts[:2] == ["api", "v2"] else None
+        if not rest:
+            return "GET, HEAD, OPTIONS" if self.parts in (["api"], ["api", "v2"]) else None
+        res = RESOURCES.get(rest[0])
+        if rest[0] in ("ping", "me", "unified_job_templates") and len(rest) == 1:
+            return "GET, HEAD, OPTIONS"
+        if rest[0] == "config":
+            return "GET, POST, DELETE, HEAD, OPTIONS"
+        if rest[0] == "settings":
+            return "GET, PUT, PATCH, DELETE, HEAD, OPTIONS" if len(rest) == 2 else "GET, HEAD, OPTIONS"
+        if res is None:
+            return None
+        if len(rest) == 1:
+            return res.allow_list
+        if len(rest) == 2:
+            return res.allow_detail
+        key = (res.name, rest[2])
+        if key in NESTED:
+            return LIST_ALLOW if NESTED[key][2] else "GET, HEAD, OPTIONS"
+        if key in ASSOCIATIONS:
+            return LIST_ALLOW
+        return {"launch": "GET, POST, HEAD, OPTIONS", "cancel": "GET, POST, HEAD, OPTIONS",
+                "survey_spec": "GET, POST, DELETE, HEAD, OPTIONS"}.get(rest[2], "GET, HEAD, OPTIONS")
 
     def route(self):
         parts = self.parts
@@ -593,7 +624,7 @@ class Router:
                 return 201, store.serialize(child, created, "create", self.user), allow, {}
             self._allow(*[m.strip() for m in allow.split(",")])
             base = [child_obj for child_obj in store.objects[child_name].values() if child_obj.get(fk) == obj["id"]]
-            return 200, store.list(child, self.query, self.path, self.user, base=base), allow, {}
+            return 200, store.list(child, self.query, self.path, self.user, base=base, view="nested"), allow, {}
         if key in ASSOCIATIONS:
             target = RESOURCES[ASSOCIATIONS[key]]
             if self.method == "POST":
@@ -601,7 +632,7 @@ class Router:
                 return 204, None, LIST_ALLOW, {}
             self._allow("GET", "HEAD", "OPTIONS", "POST")
             base = [store.find(target.name, tid) for tid in obj["_m2m"].get(sub, []) if store.find(target.name, tid)]
-            return 200, store.list(target, self.query, self.path, self.user, base=base), LIST_ALLOW, {}
+            return 200, store.list(target, self.query, self.path, self.user, base=base, view="nested"), LIST_ALLOW, {}
         handler = getattr(self, "_sub_%s_%s" % (res.name, sub), None)
         if handler is None:
             raise ApiError(404, NOT_FOUND)
@@ -611,8 +642,8 @@ class Router:
     def _sub_execution_environments_unified_job_templates(self, obj):
         self._allow("GET", "HEAD", "OPTIONS")
         base = [jt for jt in self.store.objects["job_templates"].values() if jt["execution_environment"] == obj["id"]]
-        return 200, self.store.list(RESOURCES["job_templates"], self.query, self.path, self.user, base=base), \
-            "GET, HEAD, OPTIONS", {}
+        return 200, self.store.list(RESOURCES["job_templates"], self.query, self.path, self.user, base=base,
+                                    view="nested"), "GET, HEAD, OPTIONS", {}
 
     def _sub_projects_playbooks(self, obj):
         self._allow("GET", "HEAD", "OPTIONS")

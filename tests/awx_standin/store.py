@@ -20,6 +20,7 @@ import yaml
 
 from .resources import (
     ASK_FIELDS,
+    RO_TARGETS,
     ASSOCIATIONS,
     NESTED,
     RESOURCES,
@@ -231,9 +232,9 @@ class Store:
         if not rest:
             return value
         field = res.fields.get(head)
-        if field is None or field.kind != "fk" and not (field.kind == "ro" and head in ("organization", "user")):
+        if field is None or field.kind != "fk" and not (field.kind == "ro" and head in RO_TARGETS):
             raise ApiError(400, {"detail": "Invalid field name: %s" % "__".join(path)})
-        target_name = field.target if field.kind == "fk" else ("organizations" if head == "organization" else "users")
+        target_name = self.target_of(field, head)
         target = self.find(target_name, value)
         if target is None:
             return None
@@ -369,12 +370,12 @@ class Store:
             return "" if value is None else str(value)
         return "/api/v2/%s/%s/" % (res.name, re.sub(r"\{([a-z_]+)\}", repl, res.named_url))
 
+    @staticmethod
+    def target_of(field, fname):
+        return field.target if field.kind == "fk" else RO_TARGETS[fname]
+
     def _fk_url(self, res, obj, fname):
-        field = res.fields[fname]
-        target_name = field.target if field.kind == "fk" else {"user": "users", "organization": "organizations"}.get(
-            fname, fname + "s")
-        if fname in ("job_template",):
-            target_name = "job_templates"
+        target_name = self.target_of(res.fields[fname], fname)
         target = self.find(target_name, obj[fname])
         if target is None:
             return None
@@ -408,10 +409,11 @@ class Store:
         return {}
 
     def serialize(self, res, obj, view="detail", user=None):
-        """AWX's JSON for obj. view: list | create | detail (named_url and some summaries differ)."""
+        """AWX's JSON for obj. view: list | create | detail | nested (a list under /<res>/<pk>/): AWX shows
+        named_url in create and detail views and some summaries only when the URL has a pk."""
         out = {"id": obj["id"], "type": res.type, "url": self.url(res, obj)}
         related = {}
-        if res.named_url and view != "list":
+        if res.named_url and view in ("create", "detail"):
             related["named_url"] = self.named_url(res, obj)
         if res.audit:
             for key in ("created_by", "modified_by"):
@@ -431,17 +433,10 @@ class Store:
         out["related"] = related
         summary = {}
         for fname in res.summary_fks:
-            field = res.fields[fname]
-            target_name = field.target if field.kind == "fk" else {"job_template": "job_templates", "organization":
-                                                                   "organizations", "inventory": "inventories",
-                                                                   "project": "projects",
-                                                                   "unified_job_template": "unified_job_templates",
-                                                                   "execution_environment": "execution_environments"
-                                                                   }[fname]
+            target_name = self.target_of(res.fields[fname], fname)
             target = self.find(target_name, obj.get(fname))
             if target is not None:
-                summary[fname] = self.summary_of(fname if fname != "unified_job_template" else fname, target,
-                                                 self.resource_of(target_name, target))
+                summary[fname] = self.summary_of(fname, target, self.resource_of(target_name, target))
         if res.name in ("organizations", "users"):
             summary["resource"] = {"ansible_id": obj["_uuid"], "resource_type": "shared." + res.type}
         if res.audit:
@@ -458,7 +453,8 @@ class Store:
                     entry["user_only"] = True
                 roles[role["key"]] = entry
             summary["object_roles"] = roles
-        summary["user_capabilities"] = dict(res.capabilities)
+        if res.capabilities:
+            summary["user_capabilities"] = dict(res.capabilities)
         hook = getattr(self, "_out_" + res.name, None)
         out["summary_fields"] = summary
         out["created"] = obj["created"]
@@ -517,9 +513,7 @@ class Store:
                 owners.append({"id": owner["id"], "type": "user", "name": owner["username"], "description": " ",
                                "url": "/api/v2/users/%d/" % owner["id"]})
         out["summary_fields"]["owners"] = owners
-        if obj["organization"] is None:
-            out["related"]["named_url"] = out["related"].get("named_url", "")
-        if view != "list":
+        if view in ("create", "detail"):
             out["related"]["named_url"] = "/api/v2/credentials/%s++%s+%s++%s/" % (
                 obj["name"], ctype["name"], ctype["kind"],
                 self.find("organizations", obj["organization"])["name"] if obj["organization"] else "")
@@ -565,7 +559,7 @@ class Store:
         return candidates[0] if candidates else None
 
     def _add_resolved(self, res, obj, out, view):
-        if view == "detail":
+        if view in ("detail", "nested"):
             resolved = self._resolved_ee(res, obj)
             if resolved is not None:
                 out["summary_fields"]["resolved_environment"] = self.summary_of(
