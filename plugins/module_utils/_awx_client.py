@@ -296,8 +296,8 @@ def describe_transport_error(error, method, path, settings, attempts):
         return ("the TLS certificate of %s could not be verified (%s)" % (settings.origin, reason),
                 "Install the CA that signed it, or set validate_certs to false for a test server only")
     if isinstance(error, requests.exceptions.Timeout):
-        return ("AWX at %s did not answer %s %s within %ss (%s)" % (settings.origin, method.upper(), path,
-                                                                   _num(settings.request_timeout), tries),
+        timeout = _num(settings.request_timeout)
+        return ("AWX at %s did not answer %s %s within %ss (%s)" % (settings.origin, method.upper(), path, timeout, tries),
                 "Raise request_timeout, or check that AWX is up")
     return ("could not reach AWX at %s (%s; %s)" % (settings.origin, reason, tries),
             "Check controller_host, the network and that AWX is running")

@@ -79,7 +79,7 @@ def test_merge_for_create():
 
 def test_mask_secrets():
     data = {"name": "c", "inputs": {"host": "h", "password": "plain", "token": ""}}
-    assert mask_secrets(data, ("password", "token")) == {"name": "c", "inputs": {"host": "h", "password": ENCRYPTED,
-                                                                                  "token": ""}}
+    masked = mask_secrets(data, ("password", "token"))
+    assert masked == {"name": "c", "inputs": {"host": "h", "password": ENCRYPTED, "token": ""}}
     assert mask_secrets(data, ("password",), ("password",))["inputs"]["password"] == SECRET_MASK
     assert data["inputs"]["password"] == "plain"
