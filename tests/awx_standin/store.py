@@ -780,7 +780,8 @@ class Store:
         for other_name, other_res in RESOURCES.items():
             for fname, field in other_res.fields.items():
                 target = field.target if field.kind == "fk" else None
-                if target not in (res.name, "unified_job_templates" if res.name in UNIFIED_JOB_TEMPLATES else None):
+                if target is None or target not in (res.name, "unified_job_templates"
+                                                    if res.name in UNIFIED_JOB_TEMPLATES else None):
                     continue
                 for other in list(self.objects[other_name].values()):
                     if other.get(fname) == obj["id"]:
@@ -899,8 +900,8 @@ class Store:
         root = os.path.join(self.projects_root, project["local_path"])
         found = []
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in ("roles", "tasks",
-                                                                                             "group_vars", "host_vars"))
+            skip = ("roles", "tasks", "group_vars", "host_vars")
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in skip)
             for filename in sorted(filenames):
                 if not filename.endswith((".yml", ".yaml")):
                     continue
