@@ -1,0 +1,52 @@
+# -*- coding: utf-8 -*-
+# Copyright: eeforge contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    """Registry authentication and container runtime options shared by the build-family modules."""
+
+    DOCUMENTATION = r"""
+options:
+  registry_username:
+    description:
+      - User name for the registry the image is pushed to or read from.
+      - Requires O(registry_password).
+    type: str
+  registry_password:
+    description:
+      - Password or token for O(registry_username).
+      - It is written to a mode 0600 auth file in a private temporary directory that is removed
+        when the task ends; it never appears on a command line, in the environment, in the log or in the result.
+    type: str
+  auth_file:
+    description:
+      - Path of a podman C(auth.json) or docker C(config.json) with registry credentials.
+      - It is only read, never modified. With O(registry_username) and O(registry_password) a private copy
+        gets the extra entry.
+    type: path
+  tls_verify:
+    description:
+      - Require HTTPS and verify the registry's certificate when talking to a registry.
+      - Set to V(false) for plain-HTTP or self-signed registries.
+    type: bool
+    default: true
+  container_runtime:
+    description:
+      - The container engine that builds, tags and pushes.
+    type: str
+    choices: [podman, docker]
+    default: podman
+  timeout:
+    description:
+      - Seconds each long-running command (build, pull, push) may take before it is stopped.
+    type: int
+    default: 3600
+requirements:
+  - podman (or docker) on the host the task runs on
+  - skopeo to inspect images in a registry without pulling them (podman is used otherwise)
+"""

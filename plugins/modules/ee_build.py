@@ -1,0 +1,418 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: eeforge contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: ee_build
+short_description: Build, tag and push an Execution Environment with ansible-builder, idempotently
+version_added: 0.1.0
+description:
+  - Builds a container image from an ansible-builder v3 definition with C(ansible-builder create) and
+    C(podman build) (or C(docker build)), tags it and optionally pushes it.
+  - The image is labelled C(io.eeforge.definition-digest) with a digest over the normalized definition, the
+    bytes of every file it pulls in, the build args, the ansible-builder version and the options that change
+    the image. When the primary tag already carries that digest (locally, or in the registry when O(push=true)),
+    nothing is built and ansible-builder is not run.
+  - Debian and Ubuntu base images work too. When the base image has apt-get and no dnf/microdnf, an apt adapter
+    becomes C(options.package_manager_path) and C(options.skip_pip_install) is set (Debian's Python refuses
+    C(ensurepip)), unless the definition sets them. RV(adaptations) says what was adapted.
+  - The Galaxy/Automation Hub token, pip index URLs and CA bundle paths reach the build steps as a build secret
+    (C(--secret)), so they are in no image layer, build arg or C(ansible.cfg) left in the image.
+author:
+  - eeforge contributors
+extends_documentation_fragment:
+  - eeforge.builder.attributes
+  - eeforge.builder.registry_auth
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Validates the definition, renders the build context and reports RV(changed) and the digest. Nothing is
+        built, pulled, tagged or pushed.
+  diff_mode:
+    support: full
+    details:
+      - Shows the definition digest and image id of the primary tag before and after.
+  platform:
+    platforms: posix
+    description: Target OS/family that can be operated against.
+    support: N/A
+options:
+  definition:
+    description:
+      - An ansible-builder v3 definition (the content of C(execution-environment.yml)) as a dict.
+      - Relative paths in it resolve against O(project_dir).
+      - Mutually exclusive with O(definition_file); one of them is required.
+    type: dict
+  definition_file:
+    description:
+      - Path of an ansible-builder v3 definition file.
+      - Files it references (requirements files, C(additional_build_files), local collection tarballs)
+        resolve relative to the file's directory.
+    type: path
+  project_dir:
+    description:
+      - Directory that relative paths in an inline O(definition) resolve against.
+    type: path
+  tags:
+    description:
+      - Image references to tag the image with; the first one is the primary tag used for the up-to-date check.
+      - A reference without a tag gets C(latest). Names without a registry are local (C(localhost/...)) with podman
+        and are not pushed.
+    type: list
+    elements: str
+    required: true
+  build_args:
+    description:
+      - Build arguments (C(--build-arg KEY=VALUE)). They are part of the definition digest.
+      - Build args are visible in the image history; never put secrets here.
+    type: dict
+    default: {}
+  squash:
+    description:
+      - V(off) keeps every layer, V(new) squashes the layers the build adds into one,
+        V(all) squashes the whole image into one layer (podman C(--squash-all)).
+    type: str
+    choices: ['off', new, all]
+    default: 'off'
+  no_cache:
+    description: Build without the layer cache (C(--no-cache)).
+    type: bool
+    default: false
+  force:
+    description: Build even if the primary tag is up to date.
+    type: bool
+    default: false
+  prune_images:
+    description:
+      - After a rebuild, remove the image the primary tag pointed to before when no other tag uses it.
+      - Images of other builds and dangling images that are not this module's are never touched.
+    type: bool
+    default: false
+  extra_build_cli_args:
+    description:
+      - Extra arguments for C(podman build) / C(docker build), one list element per argument.
+    type: list
+    elements: str
+    default: []
+  context_dir:
+    description:
+      - Directory to render the build context into. It is kept after the task.
+      - By default the context goes to a private temporary directory that is removed afterwards unless
+        O(keep_context=true).
+    type: path
+  keep_context:
+    description:
+      - Keep the default temporary build context and return its path in RV(context_dir).
+      - The build secret is never in the context.
+    type: bool
+    default: false
+  labels:
+    description:
+      - Labels added to the image (C(--label)). Part of the definition digest.
+    type: dict
+    default: {}
+  push:
+    description:
+      - Push every tag that names a registry. The up-to-date check then looks at the registry too.
+    type: bool
+    default: false
+  push_retries:
+    description:
+      - How many times to retry a push that failed for a transient reason (unreachable registry, 5xx, timeout).
+      - Authentication and TLS errors are not retried.
+    type: int
+    default: 2
+  ca_certificates:
+    description:
+      - PEM files with CA certificates to trust inside the build (corporate TLS proxies, private registries and mirrors).
+      - They are installed into the image's trust store in the base stage, so the final image trusts them too,
+        and pip, requests and OpenSSL in every build step use that bundle.
+    type: list
+    elements: path
+    default: []
+  galaxy_server_url:
+    description:
+      - URL of a Galaxy or private Automation Hub server the galaxy stage installs collections and roles from.
+      - Reaches the build as a build secret, never as a build arg.
+    type: str
+  galaxy_token:
+    description:
+      - API token for O(galaxy_server_url). Passed as a build secret (C(--secret)); it is in no image layer,
+        no C(podman history) line, no file left in the image, the context, the log or the result.
+    type: str
+  base_registry_username:
+    description:
+      - User name for the registry the base image is pulled from (logged in before the build).
+      - Requires O(base_registry_password).
+    type: str
+  base_registry_password:
+    description:
+      - Password or token for O(base_registry_username); kept in a private 0600 auth file only.
+    type: str
+  pip_index_url:
+    description:
+      - pip index (C(PIP_INDEX_URL)) for every build stage, e.g. an internal mirror for air-gapped builds.
+      - Passed as a build secret, so credentials in the URL do not end up in a layer.
+    type: str
+  pip_extra_index_url:
+    description:
+      - Extra pip index (C(PIP_EXTRA_INDEX_URL)) for every build stage; passed like O(pip_index_url).
+    type: str
+  build_log_dir:
+    description:
+      - Directory the full build log is streamed to (one file per build, the 20 newest are kept).
+      - Defaults to C(~/.ansible/eeforge/build-logs) of the user running the task.
+    type: path
+notes:
+  - Needs C(ansible-builder) (Python package and command) and podman or docker on the host the task runs on.
+  - Only ansible-builder v3 definitions are accepted.
+  - With docker, BuildKit is required for the build secret.
+seealso:
+  - name: ansible-builder definition reference
+    description: The execution environment definition format (version 3).
+    link: https://ansible.readthedocs.io/projects/builder/en/latest/definition/
+"""
+
+EXAMPLES = r"""
+- name: Build ee-aws from its definition file and push it
+  eeforge.builder.ee_build:
+    definition_file: "{{ playbook_dir }}/ee-aws/execution-environment.yml"
+    tags:
+      - registry.example.com/ee/ee-aws:1.4
+      - registry.example.com/ee/ee-aws:latest
+    push: true
+    registry_username: builder
+    registry_password: "{{ vault_registry_password }}"
+  register: ee_aws
+
+- name: Build an EE from an inline definition on a Debian base, with a private Automation Hub
+  eeforge.builder.ee_build:
+    project_dir: "{{ playbook_dir }}/ee-net"
+    definition:
+      version: 3
+      images:
+        base_image:
+          name: docker.io/library/python:3.11-slim-bookworm
+      dependencies:
+        ansible_core:
+          package_pip: ansible-core>=2.16,<2.17
+        ansible_runner:
+          package_pip: ansible-runner
+        python: requirements.txt
+        galaxy:
+          collections:
+            - ansible.netcommon
+    galaxy_server_url: https://hub.example.com/api/galaxy/content/published/
+    galaxy_token: "{{ vault_hub_token }}"
+    ca_certificates:
+      - /etc/pki/ca-trust/source/anchors/corp-proxy.pem
+    tags:
+      - registry.example.com/ee/ee-net:2.0
+
+- name: Only tell whether ee-aws needs a rebuild
+  eeforge.builder.ee_build:
+    definition_file: ee-aws/execution-environment.yml
+    tags: [registry.example.com/ee/ee-aws:1.4]
+  check_mode: true
+  register: ee_aws_plan
+"""
+
+RETURN = r"""
+image_id:
+  description: Id of the local image the primary tag points to (null when only the registry copy was checked).
+  returned: success
+  type: str
+  sample: 8c2b5ab2a1f3d2e0b7c1...
+digest:
+  description: Manifest digest in the registry of the primary pushed tag (after a push, or when the registry
+    copy is up to date); null without O(push).
+  returned: success
+  type: str
+  sample: sha256:4f1d...
+tags:
+  description: The image references the image is tagged with, normalized (unqualified podman names get C(localhost/)).
+  returned: success
+  type: list
+  elements: str
+pushed:
+  description: References pushed by this run, as C(name:tag@digest).
+  returned: success
+  type: list
+  elements: str
+definition_digest:
+  description: Digest of everything that defines the image; also the image label C(io.eeforge.definition-digest).
+  returned: success
+  type: str
+  sample: sha256:0d5e...
+containerfile:
+  description: Text of the Containerfile that was built (or would be built in check mode); null when nothing had
+    to be built.
+  returned: success
+  type: str
+build_log:
+  description: Path of the full build log (streamed while building); null when nothing was built.
+  returned: success
+  type: str
+duration:
+  description: Seconds the task took.
+  returned: success
+  type: float
+build_duration:
+  description: Seconds the image build took.
+  returned: when an image was built
+  type: float
+ansible_builder_version:
+  description: Version of ansible-builder used for the digest and the build context.
+  returned: success
+  type: str
+  sample: 3.2.0
+built:
+  description: Whether an image was built by this run.
+  returned: success
+  type: bool
+builder_invoked:
+  description: Whether ansible-builder was run (false when the image was up to date).
+  returned: success
+  type: bool
+up_to_date:
+  description: Whether the image (and the registry copies, with O(push)) already matched the definition.
+  returned: success
+  type: bool
+adaptations:
+  description: What ee_build changed in the definition for the base image, one line each (e.g. the Debian apt
+    adapter, C(skip_pip_install), CA certificates).
+  returned: success
+  type: list
+  elements: str
+actions:
+  description: What this run did or, in check mode, would do (C(build), C(tag <ref>), C(push <ref>), C(prune <id>)).
+  returned: success
+  type: list
+  elements: str
+context_dir:
+  description: Path of the build context when it is kept (O(context_dir) or O(keep_context)).
+  returned: success
+  type: str
+referenced_files:
+  description: Absolute paths of the files the definition pulls in (part of the definition digest).
+  returned: success
+  type: list
+  elements: str
+pruned:
+  description: Ids of images removed by O(prune_images).
+  returned: when an image was pruned
+  type: list
+  elements: str
+log_tail:
+  description: The last lines of the build log or of the failing tool's output.
+  returned: failure
+  type: list
+  elements: str
+"""
+
+import sys
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.eeforge.builder.plugins.module_utils._build_module import BuildModule
+from ansible_collections.eeforge.builder.plugins.module_utils._builder import BuildError, BuildInputError, EEBuild
+from ansible_collections.eeforge.builder.plugins.module_utils._definition import HAS_YAML, DefinitionError
+from ansible_collections.eeforge.builder.plugins.module_utils._registry import RegistryError
+from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
+
+try:
+    _saved_limit = getattr(sys, "tracebacklimit", None)
+    from ansible_builder import ee_schema as builder_schema
+    from importlib.metadata import version as _dist_version
+    BUILDER_VERSION = _dist_version("ansible-builder")
+    HAS_BUILDER = True
+except ImportError:
+    BUILDER_VERSION = None
+    HAS_BUILDER = False
+finally:
+    # ansible_builder.exceptions sets sys.tracebacklimit = 0 on import; keep ours.
+    if _saved_limit is None:
+        if hasattr(sys, "tracebacklimit"):
+            del sys.tracebacklimit
+    else:
+        sys.tracebacklimit = _saved_limit
+
+
+def argument_spec():
+    return dict(
+        definition=dict(type="dict"),
+        definition_file=dict(type="path"),
+        project_dir=dict(type="path"),
+        tags=dict(type="list", elements="str", required=True),
+        build_args=dict(type="dict", default={}),
+        squash=dict(type="str", default="off", choices=["off", "new", "all"]),
+        no_cache=dict(type="bool", default=False),
+        force=dict(type="bool", default=False),
+        prune_images=dict(type="bool", default=False),
+        extra_build_cli_args=dict(type="list", elements="str", default=[]),
+        context_dir=dict(type="path"),
+        keep_context=dict(type="bool", default=False),
+        labels=dict(type="dict", default={}),
+        push=dict(type="bool", default=False),
+        push_retries=dict(type="int", default=2),
+        ca_certificates=dict(type="list", elements="path", default=[]),
+        galaxy_server_url=dict(type="str"),
+        galaxy_token=dict(type="str", no_log=True),
+        base_registry_username=dict(type="str"),
+        base_registry_password=dict(type="str", no_log=True),
+        pip_index_url=dict(type="str"),
+        pip_extra_index_url=dict(type="str"),
+        build_log_dir=dict(type="path"),
+    )
+
+
+def builder_bin(module):
+    """ansible-builder from PATH, else next to the Python running this module (a virtualenv)."""
+    found = module.runner.get_bin("ansible-builder")
+    if not found:
+        import os  # pylint: disable=import-outside-toplevel
+        candidate = os.path.join(os.path.dirname(sys.executable), "ansible-builder")
+        found = module.runner.get_bin(candidate)
+    if not found:
+        module.fail_json(msg="Failed to find command 'ansible-builder': it is not in PATH. Install ansible-builder "
+                             "(pip install ansible-builder) where the task runs.")
+    return found
+
+
+def main():
+    module = BuildModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=[["definition", "definition_file"]],
+        required_one_of=[["definition", "definition_file"]],
+        required_together=[["base_registry_username", "base_registry_password"]],
+        required_by={"galaxy_token": "galaxy_server_url"},
+        supports_check_mode=True,
+    )
+    if not HAS_BUILDER:
+        module.fail_json(msg=missing_required_lib("ansible-builder"))
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"))
+    if module.params["push_retries"] < 0 or module.params["timeout"] <= 0:
+        module.fail_json(msg="Failed to build image: push_retries must be >= 0 and timeout > 0. Fix the option.")
+
+    run = EEBuild(module, BUILDER_VERSION, builder_schema.schema_v3, builder_bin(module))
+    try:
+        changed, result = run.run()
+    except (BuildInputError, BuildError, DefinitionError, RegistryError, CommandError) as exc:
+        module.fail_from(exc)
+    for warning in run.warnings:
+        module.warn(warning)
+    diff = result.pop("diff", None)
+    if module._diff and diff:
+        result["diff"] = diff
+    module.exit_json(changed=changed, **result)
+
+
+if __name__ == "__main__":
+    main()
