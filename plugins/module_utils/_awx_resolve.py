@@ -372,3 +372,35 @@ _ENDPOINTS = {
     "inventory_source": "inventory_sources/",
     "execution_environment": "execution_environments/",
 }
+
+
+def compare_with_awx(result, template):
+    """Set ``awx_resolved_environment`` from AWX's own answer for ``template`` and note a disagreement.
+
+    AWX shows ``summary_fields.resolved_environment`` on templates: its ``resolve_execution_environment()``
+    applied to the template object (contract exchange 56). For a job template that is the chain
+    without the launch or node prompt; for a project it is NOT the EE of its updates (a common
+    misreading), which the note says.
+    """
+    awx = ((template or {}).get("summary_fields") or {}).get("resolved_environment")
+    result["awx_resolved_environment"] = awx
+    if awx is None:
+        return result
+    if result["job_type"] == "project_update":
+        chosen = result["execution_environment"] or {}
+        if awx.get("id") != chosen.get("id"):
+            result["notes"].append(
+                "AWX shows '%s' as the resolved_environment of project '%s': that is the job default computed for the "
+                "project object, not the EE its updates run in" % (awx.get("name"), template.get("name")))
+        return result
+    template_choice = None
+    for entry in result["chain"]:
+        if entry["usable"] and entry["source"] not in ("launch", "workflow_node"):
+            template_choice = entry["execution_environment"]
+            break
+    if template_choice is None or awx.get("id") != template_choice.get("id"):
+        result["notes"].append(
+            "AWX itself resolves template '%s' to '%s' (summary_fields.resolved_environment), but this chain gives "
+            "'%s': check global_job_execution_environments, and that this user may read every candidate"
+            % (template.get("name"), awx.get("name"), (template_choice or {}).get("name")))
+    return result

@@ -152,6 +152,15 @@ target:
   returned: always
   type: dict
   sample: {"type": "job_template", "id": 9, "name": "deploy"}
+awx_resolved_environment:
+  description:
+    - What AWX itself shows as the template's C(summary_fields.resolved_environment) (C(id), C(name), C(description),
+      C(image)): AWX's own C(resolve_execution_environment()) applied to the job template (without launch or node
+      prompts) or to the project (which is not the EE of its updates).
+    - When it differs from the chain's answer, RV(notes) says so.
+  returned: with O(job_template) or O(project)
+  type: dict
+  sample: {"id": 4, "name": "ee-aws", "description": "", "image": "registry.example.com/ee/aws:1.2"}
 notes:
   description: What to know about this chain, e.g. that project updates ignore the project's C(default_environment).
   returned: always
@@ -166,6 +175,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._awx_resolve impor
     DEFAULT_GLOBAL_JOB_EE_IMAGES,
     AwxObjects,
     EEResolver,
+    compare_with_awx,
     ref,
 )
 
@@ -189,6 +199,12 @@ class ClientObjects(AwxObjects):
 
     def get(self, endpoint, ident):
         return self._read((endpoint, ident), "%s%d/" % (endpoint, ident))
+
+    def detail(self, endpoint, obj):
+        """``obj`` (found in a list) with AWX's ``resolved_environment``, read from its detail view if needed."""
+        if "resolved_environment" in (obj.get("summary_fields") or {}):
+            return obj
+        return self.get(endpoint, obj["id"]) or obj
 
     def execution_environments(self):
         return self.client.list("execution_environments/", page_size=200)
@@ -226,7 +242,8 @@ def main():
     )
     params = module.params
     client = module.client
-    resolver = EEResolver(ClientObjects(client), params["global_job_execution_environments"])
+    objects = ClientObjects(client)
+    resolver = EEResolver(objects, params["global_job_execution_environments"])
     name = params["job_template"] or params["workflow"] or params["inventory"] or params["project"]
 
     with module.failing("resolve the execution environment of", "object", name):
@@ -238,9 +255,9 @@ def main():
             launch_ee = client.resolve("execution_environments/", params["execution_environment"],
                                        "execution environment")["id"]
         if params["job_template"]:
-            target = client.resolve("job_templates/", params["job_template"], "job template",
-                                    match=in_organization(org))
-            result = resolver.for_job_template(target, launch_ee=launch_ee)
+            target = objects.detail("job_templates/", client.resolve(
+                "job_templates/", params["job_template"], "job template", match=in_organization(org)))
+            result = compare_with_awx(resolver.for_job_template(target, launch_ee=launch_ee), target)
         elif params["workflow"]:
             workflow = client.resolve("workflow_job_templates/", params["workflow"], "workflow job template",
                                       match=in_organization(org))
@@ -263,8 +280,9 @@ def main():
                 target = inventory
                 result = resolver.for_ad_hoc_command(inventory, launch_ee=launch_ee)
         else:
-            target = client.resolve("projects/", params["project"], "project", match=in_organization(org))
-            result = resolver.for_project(target)
+            target = objects.detail("projects/", client.resolve("projects/", params["project"], "project",
+                                                                match=in_organization(org)))
+            result = compare_with_awx(resolver.for_project(target), target)
 
     if result["execution_environment"] is None and result["chain"]:
         module.warn("A job launched now would fail: no execution environment could be found "

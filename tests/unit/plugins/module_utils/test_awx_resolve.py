@@ -12,6 +12,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._awx_resolve impor
     NO_EE_MESSAGE,
     AwxObjects,
     EEResolver,
+    compare_with_awx,
     control_plane_ee,
     ee_summary,
     newest_global_ee,
@@ -341,3 +342,34 @@ def test_reads_are_bounded(awx):
     assert sorted(r for r in awx.reads) == sorted([
         ("execution_environments/", None), ("projects/", 8), ("organizations/", 2), ("inventories/", 2),
         ("organizations/", 3), ("settings/system/", None)])
+
+
+def test_compare_with_awx_agrees(awx):
+    jt = awx.objects[("job_templates/", 9)]
+    jt.update(ask_execution_environment_on_launch=True, execution_environment=4)
+    jt["summary_fields"] = {"resolved_environment": {"id": 4, "name": "ee-org"}}
+    # The launch prompt is not part of AWX's template-level answer.
+    result = compare_with_awx(resolve_jt(awx, launch_ee=3), jt)
+    assert result["awx_resolved_environment"] == {"id": 4, "name": "ee-org"}
+    assert result["notes"] == []
+
+
+def test_compare_with_awx_disagrees(awx):
+    jt = awx.objects[("job_templates/", 9)]
+    jt["summary_fields"] = {"resolved_environment": {"id": 5, "name": "ee-other"}}
+    result = compare_with_awx(resolve_jt(awx), jt)
+    assert "AWX itself resolves template 'jt' to 'ee-other'" in result["notes"][-1]
+    assert "'AWX EE (latest)'" in result["notes"][-1]
+
+
+def test_compare_with_awx_project_misreading(awx):
+    project = awx.objects[("projects/", 8)]
+    project["summary_fields"] = {"resolved_environment": {"id": 1, "name": "AWX EE (latest)"}}
+    result = compare_with_awx(EEResolver(awx).for_project(project), project)
+    assert result["source"] == "control_plane"
+    assert "not the EE its updates run in" in result["notes"][-1]
+
+
+def test_compare_without_awx_answer(awx):
+    result = compare_with_awx(resolve_jt(awx), awx.objects[("job_templates/", 9)])
+    assert result["awx_resolved_environment"] is None and result["notes"] == []
