@@ -71,7 +71,7 @@ def S(default="", **kw):
     return Field("str", default, **kw)
 
 
-def I(default=0, **kw):  # noqa: E743  pylint: disable=invalid-name
+def INT(default=0, **kw):
     return Field("int", default, **kw)
 
 
@@ -165,7 +165,7 @@ register(Resource(
     "organizations", "organization", "Organization",
     {
         "name": NAME(unique="Organization with this Name already exists."),
-        "description": S(), "max_hosts": I(), "custom_virtualenv": RO(),
+        "description": S(), "max_hosts": INT(), "custom_virtualenv": RO(),
         "default_environment": FK("execution_environments"),
     },
     subs=("execution_environments", "projects", "inventories", "job_templates", "workflow_job_templates", "users",
@@ -275,9 +275,9 @@ register(Resource(
         "name": NAME(), "description": S(), "local_path": S(),
         "scm_type": C(["", "git", "svn", "insights", "archive"]),
         "scm_url": S(), "scm_branch": S(), "scm_refspec": S(), "scm_clean": B(), "scm_track_submodules": B(),
-        "scm_delete_on_update": B(), "credential": FK("credentials"), "timeout": I(), "scm_revision": RO(""),
+        "scm_delete_on_update": B(), "credential": FK("credentials"), "timeout": INT(), "scm_revision": RO(""),
         "last_job_run": RO(), "last_job_failed": RO(False), "next_job_run": RO(), "status": RO("never updated"),
-        "organization": FK("organizations"), "scm_update_on_launch": B(), "scm_update_cache_timeout": I(),
+        "organization": FK("organizations"), "scm_update_on_launch": B(), "scm_update_cache_timeout": INT(),
         "allow_override": B(), "custom_virtualenv": RO(),
         "default_environment": FK("execution_environments"),
         "signature_validation_credential": FK("credentials"),
@@ -300,8 +300,8 @@ ASK_FIELDS = ("ask_scm_branch_on_launch", "ask_diff_mode_on_launch", "ask_variab
 _JT_FIELDS = {
     "name": NAME(), "description": S(), "job_type": C(["run", "check"], default="run"),
     "inventory": FK("inventories"), "project": FK("projects"), "playbook": S(),
-    "scm_branch": S(), "forks": I(), "limit": S(), "verbosity": I(), "extra_vars": V(), "job_tags": S(),
-    "force_handlers": B(), "skip_tags": S(), "start_at_task": S(), "timeout": I(), "use_fact_cache": B(),
+    "scm_branch": S(), "forks": INT(), "limit": S(), "verbosity": INT(), "extra_vars": V(), "job_tags": S(),
+    "force_handlers": B(), "skip_tags": S(), "start_at_task": S(), "timeout": INT(), "use_fact_cache": B(),
     "organization": RO(), "last_job_run": RO(), "last_job_failed": RO(False), "next_job_run": RO(),
     "status": RO("never updated"), "execution_environment": FK("execution_environments"),
     "host_config_key": S(),
@@ -309,7 +309,7 @@ _JT_FIELDS = {
 _JT_FIELDS.update((key, B()) for key in ASK_FIELDS)
 _JT_FIELDS.update({
     "survey_enabled": B(), "become_enabled": B(), "diff_mode": B(), "allow_simultaneous": B(),
-    "custom_virtualenv": RO(), "job_slice_count": I(1), "webhook_service": C(["", "github", "gitlab", "bitbucket_dc"]),
+    "custom_virtualenv": RO(), "job_slice_count": INT(1), "webhook_service": C(["", "github", "gitlab", "bitbucket_dc"]),
     "webhook_credential": FK("credentials"), "prevent_instance_group_fallback": B(),
 })
 
@@ -381,9 +381,9 @@ register(Resource(
     {
         "name": NAME(unique="Instance group with this Name already exists."),
         "capacity": RO(0), "consumed_capacity": RO(0), "percent_capacity_remaining": RO(0.0),
-        "jobs_running": RO(0), "max_concurrent_jobs": I(), "max_forks": I(), "jobs_total": RO(0), "instances": RO(0),
+        "jobs_running": RO(0), "max_concurrent_jobs": INT(), "max_forks": INT(), "jobs_total": RO(0), "instances": RO(0),
         "is_container_group": B(), "credential": FK("credentials"),
-        "policy_instance_percentage": I(), "policy_instance_minimum": I(), "policy_instance_list": L(),
+        "policy_instance_percentage": INT(), "policy_instance_minimum": INT(), "policy_instance_list": L(),
         "pod_spec_override": S(),
     },
     subs=("jobs", "instances", "access_list", "object_roles"), related_fks=("credential",),
@@ -426,7 +426,7 @@ register(Resource(
     dict({key: value for key, value in _UNIFIED_JOB_FIELDS.items() if key != "description"}, **{
         "status": RO("new"), "job_type": C(["run", "check"], default="run"),
         "inventory": FK("inventories", required=True), "limit": S(), "credential": FK("credentials", required=True),
-        "module_name": S("command"), "module_args": S(), "forks": I(), "verbosity": I(), "extra_vars": V(),
+        "module_name": S("command"), "module_args": S(), "forks": INT(), "verbosity": INT(), "extra_vars": V(),
         "become_enabled": B(), "diff_mode": B(), "execution_environment": FK("execution_environments"),
     }),
     subs=("stdout", "events", "activity_stream", "notifications", "cancel", "relaunch"),
@@ -443,10 +443,10 @@ register(Resource(
                      "rhv", "controller", "insights", "terraform"], required=True),
         "source_path": S(), "source_vars": V(), "scm_branch": S(), "credential": FK("credentials"),
         "enabled_var": S(), "enabled_value": S(), "host_filter": S(), "overwrite": B(), "overwrite_vars": B(),
-        "custom_virtualenv": RO(), "timeout": I(), "verbosity": I(1), "limit": S(),
+        "custom_virtualenv": RO(), "timeout": INT(), "verbosity": INT(1), "limit": S(),
         "last_job_run": RO(), "last_job_failed": RO(False), "next_job_run": RO(), "status": RO("never updated"),
         "execution_environment": FK("execution_environments"),
-        "inventory": FK("inventories", required=True), "update_on_launch": B(), "update_cache_timeout": I(),
+        "inventory": FK("inventories", required=True), "update_on_launch": B(), "update_cache_timeout": INT(),
         "source_project": FK("projects"), "last_update_failed": RO(False), "last_updated": RO(),
     },
     subs=("update", "inventory_updates", "schedules", "activity_stream", "hosts", "groups") + NOTIFY,

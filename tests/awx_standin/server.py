@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .resources import ASSOCIATIONS, DETAIL_ALLOW, LIST_ALLOW, NESTED, RESOURCES, UNIFIED_JOB_TEMPLATES
+from .resources import ASSOCIATIONS, LIST_ALLOW, NESTED, RESOURCES, UNIFIED_JOB_TEMPLATES
 from .store import VERSION, ApiError, Store, load_data
 
 AUTH_REQUIRED = {"detail": "Authentication credentials were not provided. To establish a login session, visit /api/login/."}
@@ -338,11 +338,11 @@ class _Handler(BaseHTTPRequestHandler):
         store = self.standin.store
         if header.startswith("Basic "):
             try:
-                username, _, password = base64.b64decode(header[6:]).decode().partition(":")
+                username, sep, password = base64.b64decode(header[6:]).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 return None
             for user in store.objects["users"].values():
-                if user["username"] == username and user["_password"] == password and password:
+                if sep and password and user["username"] == username and user["_password"] == password:
                     return user
             return None
         if header.startswith("Bearer "):

@@ -22,7 +22,6 @@ from .resources import (
     ASK_FIELDS,
     RO_TARGETS,
     ASSOCIATIONS,
-    NESTED,
     RESOURCES,
     SUMMARY,
     UNIFIED_JOB_TEMPLATES,
@@ -735,8 +734,7 @@ class Store:
             self._check_unique(res, merged, None, errors)
             if errors:
                 raise ApiError(400, errors)
-            values = {key: value for key, value in merged.items()}
-            obj = self._raw_insert(name, values, user["id"])
+            obj = self._raw_insert(name, dict(merged), user["id"])
             hook = getattr(self, "_after_create_" + name, None)
             if hook:
                 hook(obj, data, user)

@@ -102,4 +102,6 @@ def collection_tarballs(tmp_path_factory):
         "containers.podman": pack_installed_collection("containers", "podman", dest),
         "awx.awx": pack_installed_collection("awx", "awx", dest),
     }
+
+
 from tests.awx_standin.fixtures import awx_standin, awx_standin_process, awx_standin_server  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import

@@ -40,9 +40,9 @@ def _basic(user, password):
 
 
 def test_auth_basic_bearer_and_401(awx_standin):
-    status, body, _ = _raw(awx_standin, "GET", "/api/v2/me/", headers=_basic("admin", awx_standin.password))
+    status, body = _raw(awx_standin, "GET", "/api/v2/me/", headers=_basic("admin", awx_standin.password))[:2]
     assert status == 200 and body["results"][0]["username"] == "admin"
-    status, body, _ = _raw(awx_standin, "GET", "/api/v2/me/", headers={"Authorization": "Bearer " + awx_standin.token})
+    status, body = _raw(awx_standin, "GET", "/api/v2/me/", headers={"Authorization": "Bearer " + awx_standin.token})[:2]
     assert status == 200 and body["results"][0]["id"] == 1
     wrong = _raw(awx_standin, "GET", "/api/v2/me/", headers=_basic("admin", "nope"))
     missing = _raw(awx_standin, "GET", "/api/v2/me/")
@@ -73,7 +73,7 @@ def test_request_log_counts_and_reset(awx_standin):
 def test_inject_503_twice_then_normal(awx_standin):
     auth = _basic("admin", awx_standin.password)
     awx_standin.inject("/api/v2/execution_environments/", [503, 503])
-    answers = [_raw(awx_standin, "GET", "/api/v2/execution_environments/", headers=auth)[0] for _ in range(3)]
+    answers = [_raw(awx_standin, "GET", "/api/v2/execution_environments/", headers=auth)[0] for dummy in range(3)]
     assert answers == [503, 503, 200]
     assert [r.status for r in awx_standin.requests] == [503, 503, 200]
     assert awx_standin.requests[0].fault == "status"
@@ -332,5 +332,168 @@ def test_contract_secrets_kept_and_dropped(awx_standin):
     awx_standin.patch(cred["url"], {"inputs": {"host": "h3"}})
     assert awx_standin.store.objects["credentials"][cred["id"]]["inputs"] == {"host": "h3"}
     # Credential.save reads inputs_before[field]: $encrypted$ with nothing stored is a server error in AWX.
-    status, _ = awx_standin.request("PATCH", cred["url"], {"inputs": {"host": "h3", "password": "$encrypted$"}})
+    status = awx_standin.request("PATCH", cred["url"], {"inputs": {"host": "h3", "password": "$encrypted$"}})[0]
     assert status == 500
+
+
+# ---------------------------------------------------------------------------------------------
+# awxkit's own client against the stand-in
+# ---------------------------------------------------------------------------------------------
+def test_awxkit_client(awx_standin):
+    client = pytest.importorskip("awxkit.api.client")
+    pages = pytest.importorskip("awxkit.api.pages")
+    exceptions = pytest.importorskip("awxkit.exceptions")
+    conn = client.Connection(awx_standin.url)
+    conn.login(awx_standin.username, awx_standin.password)
+    v2 = pages.Api(conn, endpoint="/api/").get().current_version.get()
+    assert isinstance(v2, pages.ApiV2)
+
+    registry = v2.credential_types.get(namespace="registry").results
+    assert [(ct.id, ct.name, ct.kind) for ct in registry] == [(18, "Container Registry", "registry")]
+    everything = v2.credential_types.get(page_size=7, all_pages=True)
+    assert len(everything.results) == everything.count == 30
+    assert awx_standin.count("GET", "/api/v2/credential_types/?page=5&page_size=7") == 1
+
+    org = v2.organizations.post({"name": "kit-org"})
+    assert isinstance(org, pages.Organization) and org.id == 2
+    cred = v2.credentials.post({"name": "kit-registry", "organization": org.id, "credential_type": 18,
+                                "inputs": {"host": "registry.example.com", "username": "bot", "password": "pw"}})
+    assert cred.inputs == {"host": "registry.example.com", "password": "$encrypted$", "username": "bot"}
+    ee = v2.execution_environments.post({"name": "kit-ee", "image": "registry.example.com/kit/ee:1",
+                                         "organization": org.id, "credential": cred.id, "pull": "missing"})
+    assert ee.related.credential.get().name == "kit-registry"
+    patched = ee.patch(pull="always")
+    assert patched.pull == "always" and ee.get().pull == "always"
+    found = v2.execution_environments.get(name="kit-ee", organization=org.id)
+    assert found.count == 1 and found.results[0].id == ee.id
+    with pytest.raises(exceptions.Duplicate) as err:  # awxkit maps "already exists" 400s to Duplicate
+        v2.execution_environments.post({"name": "kit-ee", "image": "quay.io/x/y:1"})
+    assert err.value.msg == {"name": ["Execution environment with this Name already exists."]}
+    ee.delete()
+    with pytest.raises(exceptions.NotFound):
+        ee.get()
+    assert v2.execution_environments.get(name="kit-ee").count == 0
+
+    conn.login(token=awx_standin.token)
+    assert v2.me.get().results[0].username == "admin"
+    conn.login("admin", "wrong")
+    with pytest.raises(exceptions.Unauthorized):
+        v2.me.get()
+
+
+# ---------------------------------------------------------------------------------------------
+# Behaviour the modules rely on beyond single recorded exchanges
+# ---------------------------------------------------------------------------------------------
+def test_pagination_and_filters(awx_standin):
+    for index in range(5):
+        awx_standin.post("/api/v2/execution_environments/", {"name": "ee-%d" % index, "image": "quay.io/a/b:%d" % index})
+    page = awx_standin.get("/api/v2/execution_environments/", page_size=2, name__startswith="ee-", order_by="name")
+    assert page["count"] == 5
+    assert [ee["name"] for ee in page["results"]] == ["ee-0", "ee-1"]
+    assert page["next"] == "/api/v2/execution_environments/?name__startswith=ee-&order_by=name&page=2&page_size=2"
+    last = awx_standin.get(page["next"].replace("page=2", "page=3"))
+    assert [ee["name"] for ee in last["results"]] == ["ee-4"] and last["next"] is None
+    assert last["previous"] == "/api/v2/execution_environments/?name__startswith=ee-&order_by=name&page=2&page_size=2"
+    assert awx_standin.request("GET", "/api/v2/execution_environments/?page=9")[0] == 404
+    by_id_or_name = awx_standin.get("/api/v2/execution_environments/", or__id="3", or__name="3")
+    assert [ee["name"] for ee in by_id_or_name["results"]] == ["ee-0"]
+    assert awx_standin.get("/api/v2/execution_environments/", id__in="3,4")["count"] == 2
+    assert awx_standin.get("/api/v2/execution_environments/", organization__isnull="true")["count"] == 7
+    assert awx_standin.get("/api/v2/execution_environments/", managed="true")["results"][0]["id"] == 2
+    assert awx_standin.get("/api/v2/credentials/", credential_type__kind="ssh")["results"][0]["name"] == "Demo Credential"
+    assert awx_standin.get("/api/v2/organizations/", name="default")["count"] == 0  # exact, case-sensitive
+    assert awx_standin.request("GET", "/api/v2/organizations/?bogus=1")[0] == 400
+
+
+def test_ee_delete_nulls_every_reference(awx_standin):
+    sa = awx_standin
+    sa.add_project_dir("pb", {"site.yml": "- hosts: all\n"})
+    ee = sa.post("/api/v2/execution_environments/", {"name": "doomed", "image": "quay.io/a/b:1"})
+    project = sa.post("/api/v2/projects/", {"name": "p", "organization": 1, "scm_type": "", "local_path": "pb",
+                                            "default_environment": ee["id"]})
+    jt = sa.post("/api/v2/job_templates/", {"name": "jt", "inventory": 1, "project": project["id"],
+                                            "playbook": "site.yml", "execution_environment": ee["id"],
+                                            "ask_execution_environment_on_launch": True})
+    wf = sa.post("/api/v2/workflow_job_templates/", {"name": "wf", "organization": 1})
+    node = sa.post("/api/v2/workflow_job_templates/%d/workflow_nodes/" % wf["id"],
+                   {"unified_job_template": jt["id"], "execution_environment": ee["id"], "identifier": "build"})
+    sa.patch("/api/v2/organizations/1/", {"default_environment": ee["id"]})
+    sa.patch("/api/v2/settings/system/", {"DEFAULT_EXECUTION_ENVIRONMENT": ee["id"]})
+    users = sa.get("/api/v2/execution_environments/%d/unified_job_templates/" % ee["id"])
+    assert [item["name"] for item in users["results"]] == ["jt"]
+    sa.delete("/api/v2/execution_environments/%d/" % ee["id"])
+    assert sa.get(jt["url"])["execution_environment"] is None
+    assert sa.get(project["url"])["default_environment"] is None
+    assert sa.get("/api/v2/organizations/1/")["default_environment"] is None
+    assert sa.get(node["url"])["execution_environment"] is None
+    assert sa.get("/api/v2/settings/system/")["DEFAULT_EXECUTION_ENVIRONMENT"] is None
+    # managed EEs: pull only, and never deleted
+    assert sa.request("PATCH", "/api/v2/execution_environments/2/", {"pull": "always"})[0] == 200
+    assert sa.request("PATCH", "/api/v2/execution_environments/2/", {"pull": "never",
+                                                                     "name": "Control Plane Execution Environment"})[0] == 200
+    assert sa.request("DELETE", "/api/v2/execution_environments/2/")[0] == 403
+
+
+def test_workflow_node_patch_and_lookup(awx_standin):
+    sa = awx_standin
+    wf = sa.post("/api/v2/workflow_job_templates/", {"name": "wf", "organization": 1})
+    node = sa.post("/api/v2/workflow_job_templates/%d/workflow_nodes/" % wf["id"],
+                   {"unified_job_template": 7, "identifier": "demo"})
+    status, body = sa.request("PATCH", node["url"], {"execution_environment": 1})
+    assert (status, body) == (400, {"execution_environment": ["Field is not configured to prompt on launch."]})
+    sa.patch("/api/v2/job_templates/7/", {"ask_execution_environment_on_launch": True})
+    assert sa.patch(node["url"], {"execution_environment": 1})["summary_fields"]["execution_environment"]["id"] == 1
+    found = sa.get("/api/v2/workflow_job_template_nodes/", workflow_job_template=wf["id"], identifier="demo")
+    assert found["count"] == 1 and found["results"][0]["id"] == node["id"]
+    status, body = sa.request("POST", "/api/v2/workflow_job_templates/%d/workflow_nodes/" % wf["id"],
+                              {"unified_job_template": 7, "identifier": "demo"})
+    assert status == 400 and "__all__" in body
+
+
+def test_settings_lists_replaced_and_categories(awx_standin):
+    sa = awx_standin
+    jobs = sa.get("/api/v2/settings/jobs/")
+    assert jobs["DEFAULT_CONTAINER_RUN_OPTIONS"] == ["--network", "slirp4netns:enable_ipv6=true"]
+    answer = sa.patch("/api/v2/settings/jobs/", {"DEFAULT_CONTAINER_RUN_OPTIONS": ["--device", "/dev/fuse"]})
+    assert answer["DEFAULT_CONTAINER_RUN_OPTIONS"] == ["--device", "/dev/fuse"]
+    assert set(answer) == set(jobs)
+    assert sa.get("/api/v2/settings/all/")["DEFAULT_CONTAINER_RUN_OPTIONS"] == ["--device", "/dev/fuse"]
+    status, body = sa.request("PATCH", "/api/v2/settings/jobs/", {"AWX_ISOLATION_SHOW_PATHS": "/srv"})
+    assert status == 400 and "AWX_ISOLATION_SHOW_PATHS" in body
+    sa.patch("/api/v2/settings/all/", {"DEFAULT_EXECUTION_ENVIRONMENT": 1})
+    assert sa.get("/api/v2/settings/system/")["DEFAULT_EXECUTION_ENVIRONMENT"] == 1
+    user = sa.post("/api/v2/users/", {"username": "viewer", "password": "pw"})
+    assert user["is_superuser"] is False
+    status = sa.request("GET", "/api/v2/settings/jobs/", headers=_basic("viewer", "pw"), auth=False)[0]
+    assert status == 403
+
+
+def test_launch_and_resolution_inputs(awx_standin):
+    sa = awx_standin
+    sa.add_project_dir("pb", {"site.yml": "- hosts: all\n"})
+    project = sa.post("/api/v2/projects/", {"name": "p", "organization": 1, "local_path": "pb"})
+    assert sa.get(project["related"]["playbooks"]) == ["site.yml"]
+    assert sa.get("/api/v2/config/")["project_local_paths"] == []
+    jt = sa.post("/api/v2/job_templates/", {"name": "jt", "inventory": 1, "project": project["id"],
+                                            "playbook": "site.yml"})
+    status, body = sa.request("POST", "/api/v2/job_templates/", {"name": "jt2", "inventory": 1,
+                                                                 "project": project["id"], "playbook": "nope.yml"})
+    assert (status, body) == (400, {"playbook": ["Playbook not found for project."]})
+    assert sa.get(jt["url"])["summary_fields"]["resolved_environment"]["name"] == "AWX EE (latest)"
+    launched = sa.post(jt["related"]["launch"], {"execution_environment": 1})
+    assert launched["ignored_fields"] == {"execution_environment": 1}
+    assert launched["execution_environment"] is None and launched["status"] == "pending"
+    job = sa.get(launched["url"])
+    assert job["unified_job_template"] == jt["id"] and "playbook_counts" in job
+    assert sa.get(jt["url"])["summary_fields"]["recent_jobs"][0]["id"] == job["id"]
+    adhoc = sa.post("/api/v2/ad_hoc_commands/", {"inventory": 1, "credential": 1, "module_name": "ping"})
+    assert adhoc["status"] == "new" and "organization" not in adhoc
+    src = sa.post("/api/v2/inventories/1/inventory_sources/", {"name": "src", "source": "scm",
+                                                               "source_project": project["id"],
+                                                               "execution_environment": 1})
+    assert sa.get("/api/v2/inventory_sources/", inventory=1)["results"][0]["id"] == src["id"]
+    sa.post(jt["related"]["credentials"], {"id": 1})
+    assert [c["id"] for c in sa.get(jt["related"]["credentials"])["results"]] == [1]
+    sa.post(jt["related"]["survey_spec"], {"name": "", "description": "", "spec": [
+        {"variable": "ee_list", "type": "textarea", "required": True, "question_name": "EEs", "default": ""}]})
+    assert sa.get(jt["related"]["survey_spec"])["spec"][0]["variable"] == "ee_list"
