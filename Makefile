@@ -84,10 +84,17 @@ galaxy:
 	done
 	rm -rf $(WORK)/galaxy
 
+docs:
+	bash docs/build.sh
+
+changelog-lint:
+	antsibull-changelog lint
+	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+
 check-clean:
 	python -m tests.harness check-clean $(WORK)/before-tests.json
 
-test: setup sanity units lint galaxy integration check-clean
+test: setup sanity units lint galaxy docs changelog-lint integration check-clean
 
 demo: setup
 	python -m tests.demo
