@@ -31,6 +31,7 @@ extends_documentation_fragment:
   - eeforge.builder.attributes.INFO_MODULE
 attributes:
   platform:
+    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
     details:
