@@ -126,11 +126,16 @@ credential_type:
   type: int
   sample: 18
 changed_inputs:
-  description: Names of the inputs this task set or changed (the password included when it was sent).
+  description: Names of the inputs other than the password that this task set or changed.
   returned: when O(state=present)
   type: list
   elements: str
   sample: [host]
+password_updated:
+  description: Whether this task sent O(password) to AWX (set on create, replaced with O(update_password=always)).
+  returned: when O(state=present)
+  type: bool
+  sample: false
 """
 
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import same_ref
@@ -219,7 +224,8 @@ def ensure_present(module, name, existing):
         after = view(obj, inputs, [key for key in changed if key in SECRET_INPUTS])
         type_id = existing.get("credential_type")
     module.set_diff(view(existing), after)
-    module.exit_with(obj, credential_type=type_id, changed_inputs=changed)
+    module.exit_with(obj, credential_type=type_id, changed_inputs=[key for key in changed if key not in SECRET_INPUTS],
+                     password_updated="password" in changed)
 
 
 def main():
