@@ -455,7 +455,7 @@ def repo_digest_candidates(image, repo_digests):
         ref = None
     found = []
     for entry in repo_digests or []:
-        name, _, digest = entry.rpartition("@")
+        name, dummy, digest = entry.rpartition("@")
         if (ref is None or _name_matches(name, ref)) and digest not in found:
             found.append(digest)
     return found
@@ -584,7 +584,7 @@ class EEInspector(object):
                               "Install podman on the host the task runs on.")
 
     def exists(self, image):
-        rc, _, _ = self.runner.run([self.podman, "image", "exists", image], check=False)
+        rc, dummy, dummy = self.runner.run([self.podman, "image", "exists", image], check=False)
         return rc == 0
 
     def pull(self, image, username=None, password=None, auth_file=None, tls_verify=True):
@@ -624,7 +624,7 @@ class EEInspector(object):
 
     def inspect(self, image):
         try:
-            _, out, _ = self.runner.run([self.podman, "image", "inspect", image])
+            dummy, out, dummy = self.runner.run([self.podman, "image", "inspect", image])
         except CommandError as exc:
             raise EEInfoError("Failed to inspect execution environment '%s': %s. Check the reference "
                               "(podman images lists the local ones)." % (image, exc.last_line() or exc.summary()))
@@ -642,7 +642,7 @@ class EEInspector(object):
             image_id, "-", image_user or "",
         ]
         try:
-            _, out, err = self.runner.run(argv, data=PROBE_SCRIPT, binary_data=False, timeout=self.timeout + 30)
+            dummy, out, err = self.runner.run(argv, data=PROBE_SCRIPT, binary_data=False, timeout=self.timeout + 30)
         except CommandError as exc:
             text = (exc.stderr or "").lower()
             if "python3" in text and ("not found" in text or "no such file" in text):

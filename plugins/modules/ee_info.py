@@ -25,7 +25,7 @@ description:
   - The image is pulled following AWX's pull policy O(pull). Pulling fills the local image store;
     the module still reports RV(ignore:changed=false), since it manages nothing.
 author:
-  - eeforge contributors
+  - eeforge contributors (@eeforge)
 extends_documentation_fragment:
   - eeforge.builder.attributes
   - eeforge.builder.attributes.INFO_MODULE
@@ -306,7 +306,10 @@ assertions:
       (C(collections), C(python)). Empty when every assertion holds; returned with the failure otherwise.
   returned: always
   type: dict
-  sample: {"collections": {"missing": ["amazon.aws>=8.0.0"], "wrong_version": [{"name": "containers.podman", "found": "1.9.0", "wanted": "containers.podman>=1.10"}]}}
+  sample:
+    collections:
+      missing: ["amazon.aws>=8.0.0"]
+      wrong_version: [{"name": "containers.podman", "found": "1.9.0", "wanted": "containers.podman>=1.10"}]
 """
 
 from ansible.module_utils.basic import AnsibleModule
