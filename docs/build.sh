@@ -46,10 +46,29 @@ antsibull-docs --config-file antsibull-docs.cfg collection --cleanup everything 
   --use-current --squash-hierarchy --dest-dir rst eeforge.builder
 
 # The guides: every docs/*.md except index.md (the GitHub landing page; the site's index is the
-# collection page, whose "Guides" section comes from extra-docs.yml).
+# collection page, whose "Guides" section comes from extra-docs.yml). A page that extra-docs.yml does
+# not list is still built (guides may link to it) but marked orphan, and said so here.
 mkdir -p rst/docsite
+listed=$(python - "$docs_dir/docsite/extra-docs.yml" <<'PYEOF'
+import sys
+
+import yaml
+
+index = yaml.safe_load(open(sys.argv[1])) or {}
+for section in index.get("sections") or []:
+    for entry in section.get("toctree") or []:
+        print(entry["ref"] if isinstance(entry, dict) else entry)
+PYEOF
+)
 for guide in "$docs_dir"/*.md; do
-  [ "$(basename "$guide")" = index.md ] || cp "$guide" rst/docsite/
+  name=$(basename "$guide" .md)
+  [ "$name" = index ] && continue
+  if grep -qx "$name" <<<"$listed"; then
+    cp "$guide" rst/docsite/
+  else
+    echo "docs/build.sh: docs/$name.md is not in docs/docsite/extra-docs.yml: built, but not listed under Guides"
+    { printf -- '---\norphan: true\n---\n\n'; cat "$guide"; } > "rst/docsite/$name.md"
+  fi
 done
 
 # Offline inventory for the labels the generated pages point to in the Ansible docs (common return
