@@ -1,0 +1,322 @@
+# -*- coding: utf-8 -*-
+# Copyright: eeforge contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""awx_execution_environment against the stand-in AWX, through ansible-playbook; pin_digest against the
+harness registry with the base image pushed there."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import pytest
+
+from tests.harness.podman_env import podman
+from tests.integration.awx_tasks import run_task, run_tasks
+
+MODULE = "eeforge.builder.awx_execution_environment"
+IMAGE = "registry.example.com/t5/ee:1.0"
+EE = "/api/v2/execution_environments/"
+
+
+def ee_args(**extra):
+    args = dict(name="t5-ee", image=IMAGE)
+    args.update(extra)
+    return args
+
+
+def raw_ee(awx, ee_id):
+    return awx.store.objects["execution_environments"].get(ee_id)
+
+
+def registry_credential(awx, name="t5-registry", org=1):
+    return awx.post("/api/v2/credentials/", {"name": name, "organization": org, "credential_type": 18,
+                                             "inputs": {"host": "registry.example.com", "username": "bot",
+                                                        "password": "secret-t5"}})["id"]
+
+
+def requests_of(awx):
+    return [(req.method, req.path) for req in awx.requests]
+
+
+def test_create_then_rerun_is_unchanged_with_one_get(awx_standin, tmp_path):
+    awx = awx_standin
+    cred_id = registry_credential(awx)
+    org_id = awx.post("/api/v2/organizations/", {"name": "t5-org"})["id"]
+    args = ee_args(organization="t5-org", credential="t5-registry", pull="missing", description="AWS EE")
+    result = run_task(awx, tmp_path, MODULE, args, diff=True)
+    assert result["changed"] is True, result
+    assert result["url"] == "%s%s%d/" % (awx.url, EE, result["id"])
+    assert (result["image"], result["previous_image"]) == (IMAGE, None)
+    assert result["diff"] == {"before": {}, "after": {
+        "name": "t5-ee", "image": IMAGE, "pull": "missing", "description": "AWS EE", "organization": "t5-org",
+        "credential": "t5-registry"}}
+    raw = raw_ee(awx, result["id"])
+    assert (raw["organization"], raw["credential"], raw["pull"], raw["image"]) == (org_id, cred_id, "missing", IMAGE)
+
+    awx.clear_requests()
+    again = run_task(awx, tmp_path, MODULE, args)
+    assert again["changed"] is False, again
+    assert (again["id"], again["url"], again["previous_image"]) == (result["id"], result["url"], IMAGE)
+    assert requests_of(awx) == [("GET", EE + "?name=t5-ee")]
+
+
+def test_unchanged_rerun_of_several_objects_needs_at_most_two_gets_each(awx_standin, tmp_path):
+    awx = awx_standin
+    registry_credential(awx)
+    org_id = awx.post("/api/v2/organizations/", {"name": "t5-org"})["id"]
+    tasks = [{"name": "ee %d" % number,
+              MODULE: ee_args(name="t5-ee-%d" % number, organization=str(org_id) if number % 2 else "t5-org",
+                              credential="t5-registry", pull="always")} for number in range(4)]
+    first = run_tasks(awx, tmp_path, tasks)
+    assert all(result["changed"] for result in first), first
+    awx.clear_requests()
+    second = run_tasks(awx, tmp_path, tasks)
+    assert not any(result["changed"] for result in second), second
+    assert awx.writes() == []
+    assert awx.count("GET") <= 2 * len(tasks)
+    assert awx.count("GET") == len(tasks)  # one ?name= GET each: names of org and credential match the summary
+
+
+def test_update_one_field(awx_standin, tmp_path):
+    awx = awx_standin
+    ee_id = awx.post(EE, {"name": "t5-ee", "image": IMAGE, "pull": "missing"})["id"]
+    awx.clear_requests()
+    result = run_task(awx, tmp_path, MODULE, ee_args(pull="always"), diff=True)
+    assert result["changed"] is True and result["id"] == ee_id, result
+    assert result["diff"]["before"]["pull"] == "missing" and result["diff"]["after"]["pull"] == "always"
+    assert {key for key in result["diff"]["before"] if result["diff"]["before"][key] != result["diff"]["after"][key]} \
+        == {"pull"}
+    assert requests_of(awx) == [("GET", EE + "?name=t5-ee"), ("PATCH", EE + "%d/" % ee_id)]
+    assert raw_ee(awx, ee_id)["pull"] == "always"
+
+
+def test_rename(awx_standin, tmp_path):
+    awx = awx_standin
+    ee_id = awx.post(EE, {"name": "t5-old", "image": IMAGE})["id"]
+    args = ee_args(name="t5-old", new_name="t5-new")
+    results = run_tasks(awx, tmp_path, [{"name": "rename", MODULE: args, "diff": True},
+                                        {"name": "rename again", MODULE: args}])
+    assert results[0]["changed"] is True and results[0]["id"] == ee_id, results
+    assert results[0]["diff"]["before"]["name"] == "t5-old" and results[0]["diff"]["after"]["name"] == "t5-new"
+    assert results[1]["changed"] is False and results[1]["id"] == ee_id, results
+    assert raw_ee(awx, ee_id)["name"] == "t5-new"
+    # The re-run found nothing under the old name, then the EE under the new one: two GETs.
+    assert requests_of(awx)[-2:] == [("GET", EE + "?name=t5-old"), ("GET", EE + "?name=t5-new")]
+
+
+def test_move_to_another_organization_instead_of_duplicate_name_error(awx_standin, tmp_path):
+    awx = awx_standin
+    org_a = awx.post("/api/v2/organizations/", {"name": "t5-org-a"})["id"]
+    org_b = awx.post("/api/v2/organizations/", {"name": "t5-org-b"})["id"]
+    ee_id = awx.post(EE, {"name": "t5-ee", "image": IMAGE, "organization": org_a})["id"]
+    results = run_tasks(awx, tmp_path, [
+        {"name": "move to b", MODULE: ee_args(organization="t5-org-b"), "diff": True},
+        {"name": "make global", MODULE: ee_args(), "diff": True},
+        {"name": "global again", MODULE: ee_args()},
+    ])
+    assert results[0]["changed"] is True and results[0]["id"] == ee_id, results
+    assert (results[0]["diff"]["before"]["organization"], results[0]["diff"]["after"]["organization"]) == \
+        ("t5-org-a", "t5-org-b")
+    assert (results[1]["diff"]["before"]["organization"], results[1]["diff"]["after"]["organization"]) == \
+        ("t5-org-b", None)
+    assert results[2]["changed"] is False
+    assert raw_ee(awx, ee_id)["organization"] is None
+    assert awx.count("POST") == 0 and org_b
+
+
+def test_check_mode_writes_nothing(awx_standin, tmp_path):
+    awx = awx_standin
+    before = set(awx.store.objects["execution_environments"])
+    created = run_task(awx, tmp_path, MODULE, ee_args(organization="Default", pull="never"), check=True, diff=True)
+    assert created["changed"] is True and created["id"] is None and created["url"] is None, created
+    assert created["diff"]["after"]["organization"] == "Default"
+    assert set(awx.store.objects["execution_environments"]) == before
+
+    ee_id = awx.post(EE, {"name": "t5-ee", "image": IMAGE})["id"]
+    updated = run_task(awx, tmp_path, MODULE, ee_args(image="registry.example.com/t5/ee:2.0"), check=True, diff=True)
+    assert updated["changed"] is True and updated["id"] == ee_id, updated
+    assert (updated["image"], updated["previous_image"]) == ("registry.example.com/t5/ee:2.0", IMAGE)
+    deleted = run_task(awx, tmp_path, MODULE, ee_args(state="absent"), check=True)
+    assert deleted["changed"] is True and deleted["id"] == ee_id, deleted
+    assert awx.writes() == []
+    assert raw_ee(awx, ee_id)["image"] == IMAGE
+
+
+def test_delete_unused_then_again(awx_standin, tmp_path):
+    awx = awx_standin
+    ee_id = awx.post(EE, {"name": "t5-ee", "image": IMAGE})["id"]
+    results = run_tasks(awx, tmp_path, [{"name": "delete", MODULE: ee_args(state="absent")},
+                                        {"name": "delete again", MODULE: ee_args(state="absent")}])
+    assert results[0]["changed"] is True and results[0]["id"] == ee_id and results[0]["references"] == [], results
+    assert results[1]["changed"] is False and results[1]["id"] is None, results
+    assert raw_ee(awx, ee_id) is None
+    assert [(req.method, req.path) for req in awx.writes()] == [("DELETE", EE + "%d/" % ee_id)]
+
+
+def test_delete_in_use_is_refused_then_forced(awx_standin, tmp_path):
+    awx = awx_standin
+    ee_id = awx.post(EE, {"name": "t5-ee", "image": IMAGE})["id"]
+    awx.patch("/api/v2/job_templates/7/", {"execution_environment": ee_id, "ask_execution_environment_on_launch": True})
+    awx.patch("/api/v2/projects/6/", {"default_environment": ee_id})
+    awx.patch("/api/v2/organizations/1/", {"default_environment": ee_id})
+    wfjt = awx.post("/api/v2/workflow_job_templates/", {"name": "t5-workflow", "organization": 1})["id"]
+    node = awx.post("/api/v2/workflow_job_templates/%d/workflow_nodes/" % wfjt,
+                    {"unified_job_template": 7, "identifier": "t5-node", "execution_environment": ee_id})["id"]
+    awx.patch("/api/v2/settings/system/", {"DEFAULT_EXECUTION_ENVIRONMENT": ee_id})
+    awx.clear_requests()
+    expected = [
+        {"type": "job_template", "id": 7, "name": "Demo Job Template", "field": "execution_environment"},
+        {"type": "project", "id": 6, "name": "Demo Project", "field": "default_environment"},
+        {"type": "organization", "id": 1, "name": "Default", "field": "default_environment"},
+        {"type": "workflow_job_template_node", "id": node, "name": "t5-node", "field": "execution_environment"},
+        {"type": "setting", "id": None, "name": "DEFAULT_EXECUTION_ENVIRONMENT", "field": "value"},
+    ]
+
+    refused = run_task(awx, tmp_path, MODULE, ee_args(state="absent"))
+    assert refused["failed"] is True, refused
+    assert refused["references"] == expected
+    assert refused["msg"] == (
+        "Failed to delete execution environment 't5-ee': it is used by job_template 'Demo Job Template' "
+        "(execution_environment), project 'Demo Project' (default_environment), organization 'Default' "
+        "(default_environment), workflow_job_template_node 't5-node' (execution_environment), setting "
+        "'DEFAULT_EXECUTION_ENVIRONMENT' (value), which AWX would silently set to null. Point them at another "
+        "execution environment first, or set force: true.")
+    assert awx.writes() == [] and raw_ee(awx, ee_id) is not None
+
+    forced = run_task(awx, tmp_path, MODULE, ee_args(state="absent", force=True))
+    assert forced["changed"] is True and forced["references"] == expected, forced
+    assert raw_ee(awx, ee_id) is None
+    assert awx.get("/api/v2/job_templates/7/")["execution_environment"] is None
+
+
+def test_managed_ee_only_pull_may_change(awx_standin, tmp_path):
+    awx = awx_standin
+    name = "Control Plane Execution Environment"
+    refused = run_task(awx, tmp_path, MODULE, dict(name=name, image="quay.io/ansible/awx-ee:24.6.1"))
+    assert refused["failed"] is True
+    assert refused["msg"] == ("Failed to update execution environment 'Control Plane Execution Environment': it is "
+                              "managed by AWX, which only lets 'pull' change (not image). Change only pull, or "
+                              "register the image as another execution environment.")
+    pulled = run_task(awx, tmp_path, MODULE, dict(name=name, pull="always"))
+    assert pulled["changed"] is True, pulled
+    assert raw_ee(awx, 2)["pull"] == "always"
+    assert [(req.method, req.path) for req in awx.writes()] == [("PATCH", EE + "2/")]
+    deleted = run_task(awx, tmp_path, MODULE, dict(name=name, state="absent", force=True))
+    assert deleted["failed"] is True and "it is managed by AWX" in deleted["msg"]
+
+
+def test_403_from_awx_names_the_user(awx_standin, tmp_path):
+    """A user without roles may not create a global EE: AWX answers 403, the message says who and what."""
+    awx = awx_standin
+    awx.post("/api/v2/users/", {"username": "t5-user", "password": "t5-user-pw", "is_superuser": False})
+    result = run_task(awx, tmp_path, MODULE, ee_args(controller_username="t5-user", controller_password="t5-user-pw"))
+    assert result["failed"] is True and result["status"] == 403, result
+    assert result["msg"] == ("Failed to create execution environment 't5-ee': AWX answered 403 (user 't5-user' may not "
+                             "POST /api/v2/execution_environments/). Use an account with the admin role on this "
+                             "object (or a superuser).")
+    assert awx.count("POST", EE, status=403) == 1
+
+
+@pytest.mark.parametrize("image, cause", [
+    ("registry.example.com/t5/my ee:1.0", "it contains whitespace"),
+    ("registry.example.com/T5/EE:1.0", "repository path 'T5/EE' must be lower case"),
+    ("registry.example.com/t5/ee", "it has no tag"),
+])
+def test_image_is_validated_before_awx_is_called(awx_standin, tmp_path, image, cause):
+    awx = awx_standin
+    result = run_task(awx, tmp_path, MODULE, ee_args(image=image))
+    assert result["failed"] is True
+    assert result["msg"].startswith("Failed to register execution environment 't5-ee': Invalid image reference '%s': %s."
+                                    % (image, cause)), result["msg"]
+    assert awx.requests == []
+
+
+def test_digest_reference_is_accepted(awx_standin, tmp_path):
+    awx = awx_standin
+    image = "registry.example.com/t5/ee@sha256:" + "ab" * 32
+    result = run_task(awx, tmp_path, MODULE, ee_args(image=image))
+    assert result["changed"] is True and raw_ee(awx, result["id"])["image"] == image, result
+
+
+def test_missing_organization_and_wrong_credential_kind(awx_standin, tmp_path):
+    awx = awx_standin
+    results = run_tasks(awx, tmp_path, [
+        {"name": "missing org", MODULE: ee_args(organization="no-such-org"), "ignore_errors": True},
+        {"name": "machine credential", MODULE: ee_args(credential="Demo Credential"), "ignore_errors": True},
+    ])
+    assert results[0]["msg"] == ("Failed to create execution environment 't5-ee': organization 'no-such-org' does not "
+                                 "exist (or user 'admin' cannot see it). Check the name or id, or create the "
+                                 "organization first.")
+    assert results[1]["msg"] == ("Failed to create execution environment 't5-ee': Container Registry credential "
+                                 "'Demo Credential' does not exist (or user 'admin' cannot see it). Check the name or "
+                                 "id, or create the Container Registry credential first.")
+    assert awx.writes() == []
+
+
+def test_400_from_awx_is_shown_field_by_field(awx_standin, tmp_path):
+    """A rename onto a name another EE has: AWX's 400 on ``name``, as AWX worded it."""
+    awx = awx_standin
+    awx.post(EE, {"name": "t5-a", "image": IMAGE})
+    awx.post(EE, {"name": "t5-b", "image": IMAGE})
+    result = run_task(awx, tmp_path, MODULE, dict(name="t5-a", new_name="t5-b"))
+    assert result["failed"] is True and result["status"] == 400
+    assert result["msg"] == ("Failed to update execution environment 't5-a': AWX rejected the request (400): name: "
+                             "Execution environment with this Name already exists. Fix the values named above.")
+
+
+def test_503_twice_then_success_and_token_auth(awx_standin, tmp_path):
+    awx = awx_standin
+    awx.inject(EE, [503, 503], method="POST")
+    result = run_task(awx, tmp_path, MODULE, ee_args(controller_username=None, controller_password=None,
+                                                     controller_oauthtoken=awx.token))
+    assert result["changed"] is True, result
+    assert [req.status for req in awx.requests if req.method == "POST"] == [503, 503, 201]
+    assert len(awx.store.objects["execution_environments"]) == 3
+
+
+# -- pin_digest against the harness registry ------------------------------------------------------
+
+def _push(base_image, registry, dest, fmt, tmp_path):
+    auth = tmp_path / "push-auth.json"
+    token = base64.b64encode(("%s:%s" % (registry.username, registry.password)).encode()).decode()
+    auth.write_text(json.dumps({"auths": {registry.location: {"auth": token}}}))
+    os.chmod(str(auth), 0o600)
+    podman(["push", "--quiet", "--tls-verify=false", "--authfile", str(auth), "--format", fmt, base_image,
+            "docker://%s/%s" % (registry.location, dest)])
+
+
+@pytest.mark.slow
+def test_pin_digest(awx_standin, auth_registry, base_image, tmp_path):
+    awx = awx_standin
+    _push(base_image, auth_registry, "t5/pinned:1", "v2s2", tmp_path)
+    first_digest = auth_registry.manifest_digest("t5/pinned", "1")
+    image = "%s/t5/pinned:1" % auth_registry.location
+    args = ee_args(image=image, pin_digest=True, pull="missing", registry_username=auth_registry.username,
+                   registry_password=auth_registry.password)
+    pinned = "%s/t5/pinned@%s" % (auth_registry.location, first_digest)
+
+    results = run_tasks(awx, tmp_path, [{"name": "pin", MODULE: args}, {"name": "pin again", MODULE: args}])
+    assert results[0]["changed"] is True, results
+    assert (results[0]["image"], results[0]["digest"], results[0]["previous_image"]) == (pinned, first_digest, None)
+    assert raw_ee(awx, results[0]["id"])["image"] == pinned
+    assert results[1]["changed"] is False and results[1]["previous_image"] == pinned, results
+    assert auth_registry.password not in json.dumps(results)
+
+    # The tag is pushed again with other content: the next run registers the new digest.
+    _push(base_image, auth_registry, "t5/pinned:1", "oci", tmp_path)
+    second_digest = auth_registry.manifest_digest("t5/pinned", "1")
+    assert second_digest != first_digest
+    moved = run_task(awx, tmp_path, MODULE, args, diff=True)
+    assert moved["changed"] is True, moved
+    assert (moved["digest"], moved["previous_image"]) == (second_digest, pinned)
+    assert moved["image"] == "%s/t5/pinned@%s" % (auth_registry.location, second_digest)
+    assert moved["diff"]["before"]["image"] == pinned
+
+    # Without the registry password the registry refuses: a one-line error, nothing written in AWX.
+    awx.clear_requests()
+    denied = run_task(awx, tmp_path, MODULE, ee_args(image=image, pin_digest=True))
+    assert denied["failed"] is True
+    assert denied["msg"].startswith("Failed to pin execution environment 't5-ee': could not "), denied["msg"]
+    assert awx.requests == []
