@@ -11,8 +11,9 @@ AWX 24.6.1 install before each test (in memory: about a millisecond). Its API:
 - ``.token``              a valid OAuth2 bearer token of admin (``Authorization: Bearer ...``)
 - ``.projects_root``      PROJECTS_ROOT (manual projects' ``local_path`` dirs live here);
   ``.add_project_dir(name, {relpath: text})`` makes one
-- ``.requests``           list of ``Request(method, path, status, fault)`` the modules sent (path with
-  query string; status None for an injected timeout/reset); the fixture's own helpers are not logged
+- ``.requests``           list of ``Request(method, path, status, fault, body)`` the clients sent (path
+  with query string; status None for an injected timeout/reset; body = the parsed JSON request body, or
+  None); the fixture's own helpers are not logged
 - ``.count(method=None, path_prefix=None, status=None)``   how many logged requests match
 - ``.writes(path_prefix=None)``   logged POST/PUT/PATCH/DELETE requests
 - ``.clear_requests()``   empty the log (e.g. after a first, changing run)

@@ -29,7 +29,8 @@ NOT_FOUND = {"detail": "The requested resource could not be found."}
 WWW_AUTHENTICATE = 'Bearer realm=api authorization_url=/api/o/authorize/'
 PUBLIC = ("/api/", "/api/v2/", "/api/v2/ping/")
 INTERNAL_HEADER = "X-Standin-Internal"
-Request = collections.namedtuple("Request", "method path status fault")
+Request = collections.namedtuple("Request", "method path status fault body")
+Request.__new__.__defaults__ = (None, None)
 
 
 class Fault:
@@ -94,6 +95,8 @@ class StandIn:
         self.httpd.serve_forever(poll_interval=0.1)
 
     def stop(self):
+        """Stop serving: wake injected timeouts, close open keep-alive connections, join every thread,
+        remove the temp dir. Safe to call twice."""
         self.stopping.set()
         if self.httpd is not None:
             if self.thread is not None:
@@ -138,9 +141,9 @@ class StandIn:
             del self.requests[:]
             del self.faults[:]
 
-    def log(self, method, path, status, fault=None):
+    def log(self, method, path, status, fault=None, body=None):
         with self.log_lock:
-            self.requests.append(Request(method, path, status, fault))
+            self.requests.append(Request(method, path, status, fault, body))
 
     def clear_requests(self):
         with self.log_lock:
@@ -244,8 +247,19 @@ class StandIn:
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+    daemon_threads = False  # server_close() joins the handler threads: nothing outlives stop()
+    block_on_close = True
     allow_reuse_address = True
+
+
+def _parsed(raw):
+    """A logged request body: parsed JSON, the text when it is not JSON, None when empty."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
 
 
 def _split(path):
@@ -360,7 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
             action, delay = self.standin.take_fault(method, raw_path)
             if action is not None:
                 kind = action if action in ("timeout", "reset") else "status"
-                self.standin.log(method, raw_path, int(action) if kind == "status" else None, kind)
+                self.standin.log(method, raw_path, int(action) if kind == "status" else None, kind, _parsed(body))
                 self._fault(action, delay)
                 return
         status = 500
@@ -372,7 +386,7 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc()
             status, payload, allow, headers = 500, {"detail": "A server error has occurred."}, None, {}
         if not internal and not raw_path.startswith("/_standin/"):
-            self.standin.log(method, raw_path, status)
+            self.standin.log(method, raw_path, status, body=_parsed(body))
         try:
             self._send(status, payload, allow, headers)
         except OSError:
@@ -405,7 +419,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Test hooks for a stand-in run as a separate process (no auth, not logged)."""
         data = json.loads(raw_body) if raw_body else {}
         if path == "/_standin/requests/" and method == "GET":
-            return 200, [list(req) for req in self.standin.requests], None, {}
+            return 200, [list(req) for req in self.standin.requests], None, {}  # method, path, status, fault, body
         if path == "/_standin/reset/" and method == "POST":
             self.standin.reset()
             return 200, {"token": self.standin.token}, None, {}

@@ -624,6 +624,11 @@ class Store:
         if value is None:
             if field.null:
                 return None
+            # AWX's CharNullField/ChoiceNullField/BooleanNullField: null means "" (or False) for model fields
+            if field.kind in ("str", "vars", "choice") and (field.kind != "choice" or "" in field.choices):
+                return "" if field.blank or field.kind != "str" else self._blank_error(fname, errors)
+            if field.kind == "bool":
+                return False
             errors[fname] = ["This field may not be null."]
             return None
         if field.kind == "str" or field.kind == "vars":
@@ -683,6 +688,10 @@ class Store:
                 return None
             return value
         return value
+
+    @staticmethod
+    def _blank_error(fname, errors):
+        errors[fname] = ["This field may not be blank."]
 
     def _clean(self, res, data, obj, partial):
         if not isinstance(data, dict):

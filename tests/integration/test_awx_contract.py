@@ -12,6 +12,7 @@ import json
 import os
 import re
 import socket
+import threading
 import time
 
 import pytest
@@ -497,3 +498,40 @@ def test_launch_and_resolution_inputs(awx_standin):
     sa.post(jt["related"]["survey_spec"], {"name": "", "description": "", "spec": [
         {"variable": "ee_list", "type": "textarea", "required": True, "question_name": "EEs", "default": ""}]})
     assert sa.get(jt["related"]["survey_spec"])["spec"][0]["variable"] == "ee_list"
+
+
+def test_stop_leaves_nothing_behind():
+    """stop() ends every thread (even one holding an injected timeout or an idle keep-alive
+    connection), closes the port and removes the awx-standin-* temp dir."""
+    server_mod = pytest.importorskip("tests.awx_standin.server")
+    before = set(threading.enumerate())
+    standin = server_mod.StandIn().start()
+    tmpdir = standin.tmpdir
+    assert os.path.basename(tmpdir).startswith("awx-standin-") and os.path.isdir(tmpdir)
+    idle = http.client.HTTPConnection(standin.host, standin.port, timeout=10)
+    idle.request("GET", "/api/v2/ping/")
+    assert idle.getresponse().read()
+    standin.inject("/api/v2/ping/", ["timeout"], delay=60)
+    hanging = threading.Thread(target=lambda: _swallow(_raw, standin, "GET", "/api/v2/ping/", timeout=30))
+    hanging.start()
+    deadline = time.monotonic() + 5
+    while standin.count(path_prefix="/api/v2/ping/") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    standin.stop()
+    assert time.monotonic() - started < 5
+    hanging.join(10)
+    idle.close()
+    assert not hanging.is_alive()
+    assert set(threading.enumerate()) - before == set()
+    assert not os.path.exists(tmpdir)
+    with pytest.raises(OSError):
+        socket.create_connection((standin.host, standin.port), timeout=2).close()
+    standin.stop()
+
+
+def _swallow(func, *args, **kwargs):
+    try:
+        func(*args, **kwargs)
+    except (OSError, http.client.HTTPException):
+        pass
