@@ -279,6 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.standin.connections.add(self.connection)
 
     def finish(self):
@@ -328,9 +329,11 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
+        # Headers and body in one write: two small writes meet delayed ACKs (40 ms per keep-alive request).
+        self._headers_buffer.append(b"\r\n")
         if raw and self.command != "HEAD":
-            self.wfile.write(raw)
+            self._headers_buffer.append(raw)
+        self.flush_headers()
 
     def _fault(self, action, delay):
         if action == "reset":

@@ -42,7 +42,7 @@ PROMPT_ERROR = "Field is not configured to prompt on launch."
 CASCADE = {
     ("hosts", "inventory"), ("inventory_sources", "inventory"), ("credentials", "organization"),
     ("execution_environments", "organization"), ("inventories", "organization"), ("tokens", "user"),
-    ("workflow_job_template_nodes", "workflow_job_template"), ("credentials", "user"),
+    ("workflow_job_template_nodes", "workflow_job_template"), ("credentials", "user"), ("projects", "organization"),
 }
 # Docker distribution reference grammar (what AWX's validator accepts): optional registry host[:port],
 # lower-case path components, optional :tag, optional @digest.
@@ -124,7 +124,7 @@ class Store:
             self.seq = {}
             self.role_seq = 1
             self.settings = copy.deepcopy(self.settings_seed)
-            self.settings["jobs"]["AWX_ISOLATION_BASE_PATH"] = os.path.join(self.projects_root, "..")
+            self.settings["jobs"]["AWX_ISOLATION_BASE_PATH"] = os.path.dirname(self.projects_root.rstrip("/"))
             self.survey_specs = {}
             self._raw_insert("users", {"username": "admin", "email": "admin@example.com", "is_superuser": True,
                                        "_password": self.admin_password, "_uuid": ADMIN_UUID,
@@ -800,16 +800,13 @@ class Store:
                 for (owner, sub), target in ASSOCIATIONS.items():
                     if owner == other_name and target == res.name and obj["id"] in other["_m2m"].get(sub, []):
                         other["_m2m"][sub].remove(obj["id"])
-        for job_name in ("jobs", "ad_hoc_commands"):
-            for job in self.objects[job_name].values():
-                for key in ("execution_environment", "inventory", "project", "unified_job_template"):
-                    if job.get(key) == obj["id"] and self._field_target(job_name, key) == res.name:
-                        job[key] = None
-
-    @staticmethod
-    def _field_target(res_name, key):
-        return {"execution_environment": "execution_environments", "inventory": "inventories",
-                "project": "projects", "unified_job_template": "job_templates"}.get(key) if res_name else None
+        # Jobs keep copies of their template's links (read-only fields): those are nulled too.
+        for job in self.objects["jobs"].values():
+            for key in ("execution_environment", "inventory", "project", "unified_job_template", "job_template"):
+                target = RO_TARGETS[key]
+                if job.get(key) == obj["id"] and res.name in (target, "job_templates" if target ==
+                                                              "unified_job_templates" else None):
+                    job[key] = None
 
     # ------------------------------------------------------------------ validators
     def _validate_credentials(self, merged, obj, data, errors, user):

@@ -433,6 +433,16 @@ def test_ee_delete_nulls_every_reference(awx_standin):
     assert sa.request("PATCH", "/api/v2/execution_environments/2/", {"pull": "never",
                                                                      "name": "Control Plane Execution Environment"})[0] == 200
     assert sa.request("DELETE", "/api/v2/execution_environments/2/")[0] == 403
+    # Only links to the deleted object change: deleting EE 1 leaves everything else whose id is 1 alone.
+    launched = sa.post("/api/v2/job_templates/7/launch/", {})
+    sa.delete("/api/v2/execution_environments/1/")
+    status = _raw(sa, "GET", "/api/v2/me/", headers={"Authorization": "Bearer " + sa.token})[0]
+    assert status == 200
+    assert sa.get("/api/v2/job_templates/7/")["inventory"] == 1
+    assert sa.get("/api/v2/organizations/1/")["name"] == "Default"
+    assert sa.get(launched["url"])["inventory"] == 1
+    sa.delete("/api/v2/job_templates/7/")
+    assert sa.get(launched["url"])["job_template"] is None
 
 
 def test_workflow_node_patch_and_lookup(awx_standin):
