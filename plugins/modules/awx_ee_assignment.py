@@ -74,7 +74,7 @@ seealso:
   - module: eeforge.builder.awx_ee_resolve
   - module: eeforge.builder.awx_execution_environment
 author:
-  - eeforge contributors
+  - eeforge contributors (@eeforge)
 """
 
 EXAMPLES = r"""

@@ -82,7 +82,7 @@ notes:
 seealso:
   - module: eeforge.builder.awx_ee_assignment
 author:
-  - eeforge contributors
+  - eeforge contributors (@eeforge)
 """
 
 EXAMPLES = r"""
@@ -155,8 +155,8 @@ target:
 awx_resolved_environment:
   description:
     - What AWX itself shows as the template's C(summary_fields.resolved_environment) (C(id), C(name), C(description),
-      C(image)): AWX's own C(resolve_execution_environment()) applied to the job template (without launch or node
-      prompts) or to the project (which is not the EE of its updates).
+      C(image)), that is AWX's own C(resolve_execution_environment()) applied to the job template (without launch or
+      node prompts) or to the project (which is not the EE of its updates).
     - When it differs from the chain's answer, RV(notes) says so.
   returned: with O(job_template) or O(project)
   type: dict

@@ -58,7 +58,7 @@ seealso:
     description: Which options the builder EE needs, and why (docs/pinp.md of this collection).
     link: https://github.com/eeforge/builder/blob/main/docs/pinp.md
 author:
-  - eeforge contributors
+  - eeforge contributors (@eeforge)
 """
 
 EXAMPLES = r"""

@@ -17,11 +17,10 @@ MODULE = "eeforge.builder.awx_ee_assignment"
 def world(awx_standin):
     """Two global EEs, organization t7-org with a manual project and a job template in it."""
     awx = awx_standin
+    ees = "/api/v2/execution_environments/"
     ids = {
-        "ee-a": awx.post("/api/v2/execution_environments/", {"name": "ee-a", "image": "registry.example.com/t7/a:1",
-                                                              "pull": "always"})["id"],
-        "ee-b": awx.post("/api/v2/execution_environments/", {"name": "ee-b", "image": "registry.example.com/t7/b:1",
-                                                              "pull": "missing"})["id"],
+        "ee-a": awx.post(ees, {"name": "ee-a", "image": "registry.example.com/t7/a:1", "pull": "always"})["id"],
+        "ee-b": awx.post(ees, {"name": "ee-b", "image": "registry.example.com/t7/b:1", "pull": "missing"})["id"],
         "org": awx.post("/api/v2/organizations/", {"name": "t7-org"})["id"],
     }
     awx.add_project_dir("t7_playbooks", {"hello.yml": "- hosts: all\n  tasks: []\n"})

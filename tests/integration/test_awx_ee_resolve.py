@@ -145,8 +145,8 @@ def test_none_set_and_no_listed_image_uses_newest_global_ee(awx_standin, world, 
 
 
 def test_workflow_node_override(awx_standin, world, tmp_path):
-    awx_standin.patch("/api/v2/job_templates/%d/" % world["jt"], {"execution_environment": world["ee-template"],
-                                                                "ask_execution_environment_on_launch": True})
+    awx_standin.patch("/api/v2/job_templates/%d/" % world["jt"],
+                      {"execution_environment": world["ee-template"], "ask_execution_environment_on_launch": True})
     workflow = awx_standin.post("/api/v2/workflow_job_templates/", {"name": "t7-wf", "organization": world["org"]})
     node = awx_standin.post("/api/v2/workflow_job_templates/%d/workflow_nodes/" % workflow["id"], {
         "unified_job_template": world["jt"], "identifier": "build", "execution_environment": world["ee-launch"]})
@@ -165,8 +165,8 @@ def test_workflow_node_ee_ignored_when_template_does_not_ask(awx_standin, world,
     awx_standin.post("/api/v2/workflow_job_templates/%d/workflow_nodes/" % workflow["id"], {
         "unified_job_template": world["jt"], "identifier": "build", "execution_environment": world["ee-launch"]})
     # The template stops asking after the node got its EE: AWX drops the node's EE at launch.
-    awx_standin.patch("/api/v2/job_templates/%d/" % world["jt"], {"ask_execution_environment_on_launch": False,
-                                                                "execution_environment": world["ee-template"]})
+    awx_standin.patch("/api/v2/job_templates/%d/" % world["jt"],
+                      {"ask_execution_environment_on_launch": False, "execution_environment": world["ee-template"]})
     awx_standin.clear_requests()
     result = resolve(awx_standin, tmp_path, workflow="t7-wf", workflow_node="build")
     assert (result["source"], result["execution_environment"]["name"]) == ("template", "ee-template")

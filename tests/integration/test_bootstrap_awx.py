@@ -57,8 +57,8 @@ def test_bootstrap_creates_everything_and_rerun_writes_nothing(awx_standin):
     awx = awx_standin
     awx.add_project_dir("eeforge", {"playbooks/build_ees.yml": "- hosts: localhost\n  tasks: []\n"})
     # Someone else's job container option, which the bootstrap must keep.
-    awx.patch("/api/v2/settings/jobs/", {"DEFAULT_CONTAINER_RUN_OPTIONS": AWX_DEFAULT_RUN_OPTIONS + ["--pids-limit",
-                                                                                                   "4096"]})
+    awx.patch("/api/v2/settings/jobs/",
+              {"DEFAULT_CONTAINER_RUN_OPTIONS": AWX_DEFAULT_RUN_OPTIONS + ["--pids-limit", "4096"]})
     awx.clear_requests()
 
     doc, rc, output = run_playbook(BOOTSTRAP, bootstrap_vars(awx))
@@ -105,8 +105,8 @@ def test_bootstrap_creates_everything_and_rerun_writes_nothing(awx_standin):
     assert "privileged" not in worker["securityContext"]
 
     jobs = awx.get("/api/v2/settings/jobs/")
-    assert jobs["DEFAULT_CONTAINER_RUN_OPTIONS"] == AWX_DEFAULT_RUN_OPTIONS + ["--pids-limit", "4096",
-                                                                              "--security-opt", "unmask=/proc/*"]
+    assert jobs["DEFAULT_CONTAINER_RUN_OPTIONS"] == \
+        AWX_DEFAULT_RUN_OPTIONS + ["--pids-limit", "4096", "--security-opt", "unmask=/proc/*"]
     assert jobs["AWX_ISOLATION_SHOW_PATHS"] == ["/var/cache/eeforge:/var/cache/eeforge:z"]
 
     jt = one(awx, "job_templates", name="Build execution environments")
