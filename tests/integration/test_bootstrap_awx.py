@@ -195,7 +195,7 @@ def test_rollback_to_previous_image_and_to_digest(awx_standin):
     awx.clear_requests()
     tasks, rc, output = rollback(awx, rollback_ee_image="registry.example.com/ee/aws:1.1")
     assert rc == 0, output
-    result = tasks["Point ee-aws back at the earlier image"]
+    result = tasks["Roll back execution environment ee-aws"]
     assert result["changed"] is True
     assert (result["previous_image"], result["image"]) == ("registry.example.com/ee/aws:1.2",
                                                            "registry.example.com/ee/aws:1.1")
@@ -212,7 +212,7 @@ def test_rollback_to_previous_image_and_to_digest(awx_standin):
     # Again: already there.
     awx.clear_requests()
     tasks, rc, output = rollback(awx, rollback_ee_digest=digest)
-    assert rc == 0 and tasks["Point ee-aws back at the earlier image"]["changed"] is False, output
+    assert rc == 0 and tasks["Roll back execution environment ee-aws"]["changed"] is False, output
     assert awx.writes() == []
 
 
@@ -222,7 +222,7 @@ def test_rollback_never_moves_an_ee(awx_standin):
     awx.clear_requests()
     tasks, rc, output = rollback(awx, rollback_ee_image="registry.example.com/ee/aws:1.1")
     assert rc != 0
-    failed = tasks["Check that ee-aws is where rollback_ee_organization says"]
+    failed = tasks["Check the organization of execution environment ee-aws"]
     assert failed["failed"] is True
     assert failed["msg"] == ("Execution environment 'ee-aws' is not in organization Default; set "
                              "rollback_ee_organization to its organization (a rollback never moves an EE).")
