@@ -171,6 +171,12 @@ def main():
         python = sys.executable
     out["python_path"] = python
 
+    # ansible-galaxy (about a second) and the package listing run side by side.
+    galaxy_proc = None
+    if galaxy:
+        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+        galaxy_proc = subprocess.Popen([galaxy, "collection", "list", "--format", "json"],
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     listing = subprocess.Popen([python, "-c", LIST_PACKAGES], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     stdout, stderr = listing.communicate()
     if listing.returncode == 0:
@@ -180,15 +186,11 @@ def main():
         out["warnings"].append("listing the packages of %%s failed: %%s" %% (python, tail(stderr.decode("utf-8", "replace"))))
 
     out["ansible_runner"] = which("ansible-runner")
-    if galaxy:
-        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-        proc = subprocess.Popen([galaxy, "collection", "list", "--format", "json"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        stdout, stderr = proc.communicate()
-        out["galaxy"] = {"rc": proc.returncode, "stdout": stdout.decode("utf-8", "replace"),
+    out["galaxy"] = None
+    if galaxy_proc is not None:
+        stdout, stderr = galaxy_proc.communicate()
+        out["galaxy"] = {"rc": galaxy_proc.returncode, "stdout": stdout.decode("utf-8", "replace"),
                          "stderr": tail(stderr.decode("utf-8", "replace"), 10)}
-    else:
-        out["galaxy"] = None
 
     user = resolve_user(image_user)
     out["user"] = user
