@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .resources import ASSOCIATIONS, LIST_ALLOW, NESTED, RESOURCES, UNIFIED_JOB_TEMPLATES
+from .resources import ASSOCIATIONS, LIST_ALLOW, NESTED, RESOURCES
 from .store import VERSION, ApiError, Store, load_data
 
 AUTH_REQUIRED = {"detail": "Authentication credentials were not provided. To establish a login session, visit /api/login/."}
@@ -85,14 +85,6 @@ class StandIn:
         self.thread.start()
         self.token = self._new_token()
         return self
-
-    def serve_forever(self):
-        """Run in the calling thread until ``stop()`` (used by ``python -m tests.awx_standin``)."""
-        handler = type("Handler", (_Handler,), {"standin": self})
-        self.httpd = _Server((self.host, self.port), handler)
-        self.port = self.httpd.server_address[1]
-        self.token = self._new_token()
-        self.httpd.serve_forever(poll_interval=0.1)
 
     def stop(self):
         """Stop serving: wake injected timeouts, close open keep-alive connections, join every thread,
@@ -552,36 +544,7 @@ class Router:
 
     def _ujt_list(self):
         self._allow("GET", "HEAD", "OPTIONS")
-        base = []
-        for name in UNIFIED_JOB_TEMPLATES:
-            base += list(self.store.objects[name].values())
-        return 200, self._list_objects(RESOURCES["job_templates"], base, mixed=True), "GET, HEAD, OPTIONS", {}
-
-    def _list_objects(self, res, base, mixed=False):
-        if not mixed:
-            return self.store.list(res, self.query, self.path, self.user, base=base)
-        # A list over several resources (unified job templates): filter with the common fields.
-        with self.store.lock:
-            page = self.store.list(res, [(k, v) for k, v in self.query if k in ("page", "page_size")],
-                                   self.path, self.user, base=[])
-            found = []
-            for obj in base:
-                obj_res = self.store.resource_of("unified_job_templates", obj)
-                try:
-                    if self.store.filter_objects(obj_res, [obj], [(k, v) for k, v in self.query
-                                                                  if k not in ("order_by",)]):
-                        found.append((obj_res, obj))
-                except ApiError:
-                    continue
-            found.sort(key=lambda item: item[1]["name"])
-            page_size = min(int(dict(self.query).get("page_size", 25)), 200)
-            number = int(dict(self.query).get("page", 1))
-            chunk = found[(number - 1) * page_size:number * page_size]
-            page["count"] = len(found)
-            page["results"] = [self.store.serialize(obj_res, obj, "list", self.user) for obj_res, obj in chunk]
-            page["next"] = None if number * page_size >= len(found) else "%s?%s" % (self.path, urllib.parse.urlencode(
-                sorted([(k, v) for k, v in self.query if k != "page"] + [("page", str(number + 1))])))
-            return page
+        return 200, self.store.list_unified_job_templates(self.query, self.path, self.user), "GET, HEAD, OPTIONS", {}
 
     def _options(self, res, allow):
         if res.name == "execution_environments" and len(self.parts) == 3:

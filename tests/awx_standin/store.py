@@ -326,29 +326,51 @@ class Store:
             objs = list(self.objects[res.name].values()) if base is None else base
             objs = [obj for obj in objs if self.visible(res, obj, user)]
             found = self.filter_objects(res, objs, query)
-            params = dict(query)
-            try:
-                page_size = min(int(params.get("page_size", 25)), 200)
-                page = int(params.get("page", 1))
-            except ValueError:
-                raise ApiError(404, {"detail": "Invalid page."}) from None
-            if page_size < 1:
-                page_size = 25
-            pages = max(1, (len(found) + page_size - 1) // page_size)
-            if page < 1 or page > pages:
-                raise ApiError(404, {"detail": "Invalid page."})
-            chunk = found[(page - 1) * page_size:page * page_size]
+            return self.paginate(found, query, path,
+                                 lambda obj: self.serialize(self.resource_of(res.name, obj), obj, view, user))
 
-            def link(number):
-                items = [(k, v) for k, v in query if k != "page"] + [("page", str(number))]
-                return path + "?" + urllib.parse.urlencode(sorted(items))
+    def list_unified_job_templates(self, query, path, user):
+        """/api/v2/unified_job_templates/: every kind of template, filtered with each one's own fields."""
+        with self.lock:
+            found = []
+            for name in UNIFIED_JOB_TEMPLATES:
+                res = RESOURCES[name]
+                try:
+                    found += self.filter_objects(res, [obj for obj in self.objects[name].values()
+                                                       if self.visible(res, obj, user)],
+                                                 [(k, v) for k, v in query if k != "order_by"])
+                except ApiError:
+                    continue  # a filter on a field this kind of template does not have
+            found.sort(key=lambda obj: (obj["name"], obj["id"]))
+            return self.paginate(found, query, path, lambda obj: self.serialize(
+                self.resource_of("unified_job_templates", obj), obj, "list", user))
 
-            return {
-                "count": len(found),
-                "next": link(page + 1) if page < pages else None,
-                "previous": link(page - 1) if page > 1 else None,
-                "results": [self.serialize(self.resource_of(res.name, obj), obj, view, user) for obj in chunk],
-            }
+    @staticmethod
+    def paginate(found, query, path, serialize):
+        """One page of found, with AWX's relative next/previous links (sorted query, page_size kept)."""
+        params = dict(query)
+        try:
+            page_size = min(int(params.get("page_size", 25)), 200)
+            page = int(params.get("page", 1))
+        except ValueError:
+            raise ApiError(404, {"detail": "Invalid page."}) from None
+        if page_size < 1:
+            page_size = 25
+        pages = max(1, (len(found) + page_size - 1) // page_size)
+        if page < 1 or page > pages:
+            raise ApiError(404, {"detail": "Invalid page."})
+        chunk = found[(page - 1) * page_size:page * page_size]
+
+        def link(number):
+            items = [(k, v) for k, v in query if k != "page"] + [("page", str(number))]
+            return path + "?" + urllib.parse.urlencode(sorted(items))
+
+        return {
+            "count": len(found),
+            "next": link(page + 1) if page < pages else None,
+            "previous": link(page - 1) if page > 1 else None,
+            "results": [serialize(obj) for obj in chunk],
+        }
 
     def visible(self, res, obj, user):
         if user is None or user["is_superuser"]:

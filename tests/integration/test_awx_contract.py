@@ -454,6 +454,9 @@ def test_workflow_node_patch_and_lookup(awx_standin):
     assert (status, body) == (400, {"execution_environment": ["Field is not configured to prompt on launch."]})
     sa.patch("/api/v2/job_templates/7/", {"ask_execution_environment_on_launch": True})
     assert sa.patch(node["url"], {"execution_environment": 1})["summary_fields"]["execution_environment"]["id"] == 1
+    templates = sa.get("/api/v2/unified_job_templates/", name="Demo Job Template")
+    assert [(t["id"], t["type"]) for t in templates["results"]] == [(7, "job_template")]
+    assert sa.get("/api/v2/unified_job_templates/", page_size=1)["next"] == "/api/v2/unified_job_templates/?page=2&page_size=1"
     found = sa.get("/api/v2/workflow_job_template_nodes/", workflow_job_template=wf["id"], identifier="demo")
     assert found["count"] == 1 and found["results"][0]["id"] == node["id"]
     status, body = sa.request("POST", "/api/v2/workflow_job_templates/%d/workflow_nodes/" % wf["id"],
