@@ -82,6 +82,9 @@ CONNECTION_ARGSPEC = dict(
 # (or the proxy in front of it) was briefly unavailable.
 RETRY_STATUSES = (502, 503, 504)
 IDEMPOTENT_METHODS = ("get", "head", "options", "put", "patch", "delete")
+if HAS_AWXKIT:
+    NOT_RETRIED_ERRORS = (requests.exceptions.SSLError, requests.exceptions.InvalidURL,
+                          requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)
 
 
 class AwxError(Exception):
@@ -169,7 +172,10 @@ class AwxSettings(object):
 
 
 class _TimeoutSession(requests.Session if HAS_AWXKIT else object):
-    """A requests session with a default timeout (awxkit's Connection passes none)."""
+    """A requests session with a default timeout (awxkit's Connection passes none).
+
+    Writes do not follow redirects: requests would turn a redirected POST into a GET.
+    """
 
     def __init__(self, timeout):
         super(_TimeoutSession, self).__init__()
@@ -177,6 +183,8 @@ class _TimeoutSession(requests.Session if HAS_AWXKIT else object):
 
     def request(self, method, url, **kwargs):  # pylint: disable=arguments-differ
         kwargs.setdefault("timeout", self.default_timeout)
+        if method.upper() not in ("GET", "HEAD", "OPTIONS"):
+            kwargs.setdefault("allow_redirects", False)
         return super(_TimeoutSession, self).request(method, url, **kwargs)
 
 
@@ -245,9 +253,19 @@ def _detail(body):
     return render_body(body)
 
 
-def describe_http_error(status, method, path, body, settings, attempts=1):
-    """``(cause, fix)`` for an HTTP error answer. The only place that maps statuses to messages."""
+def describe_http_error(status, method, path, body, settings, attempts=1, location=None):
+    """``(cause, fix)`` for an HTTP error answer. The only place that maps statuses to messages.
+
+    A 2xx answer whose body is not JSON also comes here: it is not AWX's API answering.
+    """
     method = method.upper()
+    if status < 300:
+        return ("%s answered %s %s with a %d that is not JSON (%s)" % (settings.origin, method, path, status,
+                                                                       render_body(body, limit=80)),
+                "Set controller_host to the address of AWX's API, not of a web page or login proxy")
+    if status < 400:
+        return ("AWX answered %d to %s %s, redirecting to %s" % (status, method, path, location or "another address"),
+                "Set controller_host to the address AWX redirects to (for example https:// instead of http://)")
     if status == 400:
         return ("AWX rejected the request (400): %s" % (render_body(body) or "no details given"),
                 "Fix the values named above")
@@ -360,46 +378,48 @@ class AwxClient(object):
                 delay = min(max(delay, float(retry_after)), self.max_backoff)
         return delay
 
+    def _retriable(self, method, error=None, status=None):
+        """Whether a failed try may be repeated (bounded by ``attempts`` elsewhere)."""
+        if error is not None:
+            if isinstance(error, NOT_RETRIED_ERRORS):
+                return False
+            # A POST that may have reached AWX is not repeated: it could create a duplicate.
+            return method != "post" or _sent_nothing(error)
+        return status in RETRY_STATUSES and (method in IDEMPOTENT_METHODS or status != 504)
+
     def request(self, method, endpoint, json=None, query=None):
         """One API call; returns the parsed JSON body (None when empty). Raises ``AwxError``."""
         method = method.lower()
         path = self.path(endpoint)
         attempt = 0
-        in_flight_failure = False
         while True:
             attempt += 1
             try:
                 response = self.connection.request(path, method=method, json=json, query_parameters=query)
             except requests.exceptions.RequestException as error:
                 self.calls.append((method.upper(), path, None))
-                retriable = not isinstance(error, (requests.exceptions.SSLError, requests.exceptions.InvalidURL,
-                                                   requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema))
-                if retriable and method == "post" and not _sent_nothing(error):
-                    # A POST that may have reached AWX is not repeated: it could create a duplicate.
-                    cause, fix = describe_transport_error(error, method, path, self.settings, attempt)
-                    raise AwxError(cause + "; the request may have been applied",
-                                   "Run the task again (it is idempotent)", method=method.upper(), path=path)
-                if retriable and attempt < self.attempts:
-                    in_flight_failure = True
+                if self._retriable(method, error=error) and attempt < self.attempts:
                     self.sleep(self._delay(attempt))
                     continue
                 cause, fix = describe_transport_error(error, method, path, self.settings, attempt)
+                if method == "post" and not isinstance(error, NOT_RETRIED_ERRORS) and not _sent_nothing(error):
+                    cause, fix = cause + "; the request may have been applied", "Run the task again (it is idempotent)"
                 raise AwxError(cause, fix, method=method.upper(), path=path)
 
             status = response.status_code
             self.calls.append((method.upper(), path, status))
-            if status in RETRY_STATUSES and attempt < self.attempts and (method in IDEMPOTENT_METHODS or status != 504):
+            if self._retriable(method, status=status) and attempt < self.attempts:
                 self.sleep(self._delay(attempt, response))
-                in_flight_failure = True
                 continue
             body = _json_body(response)
-            if status < 300:
-                return body
-            if status == 404 and method == "delete" and in_flight_failure:
-                # An earlier try of this DELETE reached AWX before the connection failed.
+            if status == 404 and method == "delete" and attempt > 1:
+                # An earlier try of this DELETE reached AWX before its answer was lost.
                 return None
-            cause, fix = describe_http_error(status, method, path, body, self.settings, attempt)
-            raise AwxError(cause, fix, status=status, method=method.upper(), path=path, body=body)
+            if status >= 300 or (body is not None and not isinstance(body, (dict, list))):
+                cause, fix = describe_http_error(status, method, path, body, self.settings, attempt,
+                                                 location=response.headers.get("Location"))
+                raise AwxError(cause, fix, status=status, method=method.upper(), path=path, body=body)
+            return body
 
     # -- verbs -----------------------------------------------------------------------------
     def get(self, endpoint, **query):

@@ -316,3 +316,29 @@ def test_absolute_url():
 ])
 def test_same_ref(value, obj_id, obj_name, expected):
     assert same_ref(value, obj_id, obj_name) is expected
+
+
+def test_redirected_write_is_not_followed():
+    client, adapter, dummy = make_client([(301, None, {"Location": "https://awx.example.com/api/v2/credentials/"})],
+                                         host="http://awx.example.com")
+    with pytest.raises(AwxError) as error:
+        client.create("credentials/", {"name": "x"})
+    assert len(adapter.sent) == 1 and error.value.status == 301
+    assert error.value.cause == ("AWX answered 301 to POST /api/v2/credentials/, redirecting to "
+                                 "https://awx.example.com/api/v2/credentials/")
+
+
+def test_a_web_page_instead_of_the_api_is_an_error():
+    client, adapter, dummy = make_client([(200, None)])
+    adapter.script = []
+
+    def send(request, **kwargs):
+        response = requests.Response()
+        response.status_code = 200
+        response._content = b"<html>login</html>"  # pylint: disable=protected-access
+        response.request = request
+        return response
+    adapter.send = send
+    with pytest.raises(AwxError) as error:
+        client.get("execution_environments/")
+    assert "with a 200 that is not JSON (<html>login</html>)" in error.value.cause
