@@ -570,29 +570,31 @@ def _last_line(text):
 
 
 class EEInspector(object):
-    """Runs podman for ee_info: pull by policy, inspect, probe. Errors raise EEInfoError (one line).
+    """Runs the container runtime for ee_info: pull by policy, inspect, probe.
 
-    ``runner`` is the collection's CommandRunner (argv lists through ``module.run_command``).
+    ``runner`` is the collection's CommandRunner (argv lists through ``module.run_command``);
+    ``runtime`` is ``podman`` (or ``docker``, same commands without podman's own options).
+    Errors raise EEInfoError with a one-line message.
     """
 
-    def __init__(self, module, runner, timeout=300):
+    def __init__(self, module, runner, runtime="podman", timeout=3600):
         self.module = module
         self.runner = runner
+        self.runtime = runtime
         self.timeout = timeout
-        try:
-            self.podman = runner.get_bin("podman", required=True)
-        except CommandError:
-            raise EEInfoError("Failed to inspect execution environment: podman was not found in PATH. "
-                              "Install podman on the host the task runs on.")
+        self.binary = runner.get_bin(runtime)
+        if not self.binary:
+            raise EEInfoError("Failed to find container runtime '%s': it is not installed or not in PATH. Install %s "
+                              "or set container_runtime." % (runtime, runtime))
 
     def exists(self, image):
-        rc, dummy, dummy = self.runner.run([self.podman, "image", "exists", image], check=False)
+        rc, dummy, dummy = self.runner.run([self.binary, "image", "inspect", image], check=False)
         return rc == 0
 
     def pull(self, image, username=None, password=None, auth_file=None, tls_verify=True):
         try:
             pull_image(self.module, image, username=username, password=password, auth_file=auth_file,
-                       tls_verify=tls_verify, runtime="podman", timeout=self.timeout, runner=self.runner)
+                       tls_verify=tls_verify, runtime=self.runtime, timeout=self.timeout, runner=self.runner)
         except RegistryError as exc:
             raise EEInfoError(str(exc))
 
@@ -626,23 +628,23 @@ class EEInspector(object):
 
     def inspect(self, image):
         try:
-            dummy, out, dummy = self.runner.run([self.podman, "image", "inspect", image])
+            dummy, out, dummy = self.runner.run([self.binary, "image", "inspect", image])
         except CommandError as exc:
             raise EEInfoError("Failed to inspect execution environment '%s': %s. Check the reference "
-                              "(podman images lists the local ones)." % (image, exc.last_line() or exc.summary()))
+                              "(%s images lists the local ones)." % (image, exc.last_line() or exc.summary(), self.runtime))
         try:
             return parse_image_inspect(image, out)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise EEInfoError("Failed to inspect execution environment '%s': unreadable podman image inspect output "
-                              "(%s). Check the podman installation." % (image, exc))
+            raise EEInfoError("Failed to inspect execution environment '%s': unreadable %s image inspect output "
+                              "(%s). Check the %s installation." % (image, self.runtime, exc, self.runtime))
 
     def probe(self, image, image_id, image_user):
-        """One ``podman run --rm`` of PROBE_SCRIPT (on stdin) as root, no network."""
-        argv = [
-            self.podman, "run", "--rm", "--interactive", "--pull=never", "--network=none", "--user=0",
-            "--entrypoint=python3", "--timeout=%d" % self.timeout, "--log-driver=none",
-            image_id, "-", image_user or "",
-        ]
+        """One ``run --rm`` of PROBE_SCRIPT (on stdin, never in argv) as root, without network."""
+        argv = [self.binary, "run", "--rm", "--interactive", "--pull=never", "--network=none", "--user=0",
+                "--entrypoint=python3"]
+        if self.runtime == "podman":
+            argv += ["--timeout=%d" % self.timeout, "--log-driver=none"]
+        argv += [image_id, "-", image_user or ""]
         try:
             dummy, out, err = self.runner.run(argv, data=PROBE_SCRIPT, binary_data=False, timeout=self.timeout + 30)
         except CommandError as exc:
@@ -651,7 +653,7 @@ class EEInspector(object):
                 raise EEInfoError("Failed to inspect execution environment '%s': the image has no python3 on PATH, so it "
                                   "cannot be an Execution Environment. Build it from an EE base image." % image)
             raise EEInfoError("Failed to inspect execution environment '%s': the probe container failed (%s). "
-                              "Check that 'podman run %s' works on this host." % (image, exc.summary(), image))
+                              "Check that '%s run %s' works on this host." % (image, exc.summary(), self.runtime, image))
         try:
             return parse_probe_output(to_text(out))
         except ValueError as exc:

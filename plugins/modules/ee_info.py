@@ -22,20 +22,23 @@ description:
   - With O(assert_collections) or O(assert_python) it is a gate, for example after
     M(eeforge.builder.ee_build) and before pushing or registering the image in AWX. It fails with one
     message listing every collection and package that is missing or at the wrong version.
-  - The image is pulled following AWX's pull policy O(pull). Pulling fills the local image store;
-    the module still reports RV(ignore:changed=false), since it manages nothing.
+  - The image is pulled following AWX's pull policy O(pull), with O(registry_username) and
+    O(registry_password) (or O(auth_file)) when the registry needs them. Pulling fills the local image
+    store; the module still reports RV(ignore:changed=false), since it manages nothing.
+  - O(timeout) bounds the pull and the probe container each.
 author:
   - eeforge contributors (@eeforge)
 extends_documentation_fragment:
   - eeforge.builder.attributes
   - eeforge.builder.attributes.INFO_MODULE
+  - eeforge.builder.registry_auth
 attributes:
   platform:
     description: Target OS/families that can be operated against.
     support: full
     platforms: posix
     details:
-      - Needs podman on the host the task runs on.
+      - Needs podman (or docker) on the host the task runs on.
 options:
   image:
     description:
@@ -52,28 +55,6 @@ options:
     type: str
     choices: [always, missing, never]
     default: missing
-  registry_username:
-    description:
-      - User name for the registry the image is pulled from. Requires O(registry_password).
-      - The credentials go to podman through a 0600 auth file in a private temporary directory that
-        is removed afterwards, never through the command line or the environment.
-    type: str
-  registry_password:
-    description:
-      - Password or token for O(registry_username).
-    type: str
-  auth_file:
-    description:
-      - Path of an existing podman C(auth.json) (or docker C(config.json)) to pull with.
-      - With O(registry_username) and O(registry_password) as well, its entries are kept and the
-        given credentials are added for the image's registry in a private copy.
-    type: path
-  tls_verify:
-    description:
-      - Require HTTPS and a trusted certificate when pulling. Set to V(false) for a plain-HTTP or
-        self-signed registry.
-    type: bool
-    default: true
   assert_collections:
     description:
       - Collections the image must contain, each a name with an optional version specifier
@@ -91,11 +72,6 @@ options:
     type: list
     elements: str
     default: []
-  timeout:
-    description:
-      - Seconds a pull or the probe container may take before it is stopped.
-    type: int
-    default: 300
 notes:
   - C(/runner) writability is tested inside the image for root and for uid 1000 with group 0 (how
     ansible-runner adds C(--group-add=root), and how OpenShift and Kubernetes container groups run
@@ -312,8 +288,7 @@ assertions:
       wrong_version: [{"name": "containers.podman", "found": "1.9.0", "wanted": "containers.podman>=1.10"}]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.eeforge.builder.plugins.module_utils._build_module import BuildModule
 from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
     PULL_POLICIES,
     EEInfoError,
@@ -322,48 +297,41 @@ from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
     collect,
     parse_requirement,
 )
-from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandRunner
 
 
 def argument_spec():
+    """ee_info's own options; registry authentication, container_runtime and timeout come from BuildModule."""
     return dict(
         image=dict(type="str", required=True),
         pull=dict(type="str", choices=list(PULL_POLICIES), default="missing"),
-        registry_username=dict(type="str"),
-        registry_password=dict(type="str", no_log=True),
-        auth_file=dict(type="path"),
-        tls_verify=dict(type="bool", default=True),
         assert_collections=dict(type="list", elements="str", default=[]),
         assert_python=dict(type="list", elements="str", default=[]),
-        timeout=dict(type="int", default=300),
     )
 
 
-def validate_requirements(module):
+def validate(module):
+    """Reject bad requirement strings and timeouts before anything runs."""
+    params = module.params
     for option in ("assert_collections", "assert_python"):
-        for item in module.params[option]:
+        for item in params[option]:
             try:
                 parse_requirement(item)
             except ValueError as exc:
                 module.fail_json(msg="Failed to verify execution environment '%s': %s entry '%s' is invalid (%s). "
                                      "Write a name with an optional specifier, e.g. containers.podman>=1.10."
-                                 % (module.params["image"], option, item, exc), assertions={})
-
-
-def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        required_together=[("registry_username", "registry_password")],
-        supports_check_mode=True,
-    )
-    params = module.params
-    validate_requirements(module)
+                                 % (params["image"], option, item, exc), assertions={})
     if params["timeout"] <= 0:
         module.fail_json(msg="Failed to inspect execution environment '%s': timeout must be a positive number of "
                              "seconds, not %d." % (params["image"], params["timeout"]), assertions={})
 
+
+def main():
+    module = BuildModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    validate(module)
+
     try:
-        inspector = EEInspector(module, CommandRunner(module), timeout=params["timeout"])
+        inspector = EEInspector(module, module.runner, runtime=params["container_runtime"], timeout=params["timeout"])
         result, failures, warnings = collect(
             inspector,
             params["image"],
