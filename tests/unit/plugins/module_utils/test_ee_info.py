@@ -13,12 +13,16 @@ import sys
 
 import pytest
 
+from ansible_collections.eeforge.builder.plugins.module_utils import _ee_info as ee_info_utils
 from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
     PROBE_MARKER,
     PROBE_SCRIPT,
+    EEInfoError,
+    EEInspector,
     assertion_failures,
     assertion_message,
     check_requirements,
+    collect,
     needs_registry_digest,
     normalize_python_name,
     parse_collection_list,
@@ -31,6 +35,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
     summarize_probe,
     version_key,
 )
+from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -291,3 +296,94 @@ def test_probe_script_runs_on_this_python(tmp_path):
     assert out["python"]["packages"]
     assert out["user"]["uid"] == 0
     assert set(out["runner_writable"]) == {"root", "uid_1000", "image_user"}
+
+
+class FakeRunner(object):
+    """Stands in for CommandRunner: records argv and stdin, answers from a table."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.calls = []
+
+    def get_bin(self, name, required=False):
+        return None if name == "skopeo" else "/usr/bin/" + name
+
+    def run(self, argv, data=None, check=True, **kwargs):
+        self.calls.append((list(argv), data))
+        key = argv[1] if argv[1] != "image" else "image " + argv[2]
+        rc, out, err = self.answers.get(key, (0, "", ""))
+        if check and rc != 0:
+            raise CommandError(argv, rc, out, err)
+        return rc, out, err
+
+
+def _probe_stdout():
+    return "\n" + PROBE_MARKER + json.dumps({
+        "python_path": "/usr/bin/python3",
+        "python": {"packages": {"ansible-core": "2.19.14", "ansible-runner": "2.4.3"}, "python_version": "3.11.2"},
+        "galaxy": {"rc": 0, "stdout": GALAXY_JSON, "stderr": ""},
+        "user": {"image_user": "1000", "uid": 1000, "gid": 0, "name": None, "home": None},
+        "runner_writable": {"root": True, "uid_1000": True, "image_user": True},
+        "runner_dir": {"path": "/runner", "exists": True},
+    }) + "\n"
+
+
+@pytest.mark.parametrize("policy, present, pulls", [
+    ("always", True, 1), ("missing", True, 0), ("missing", False, 1), ("never", True, 0),
+])
+def test_pull_policy(monkeypatch, policy, present, pulls):
+    pulled = []
+    monkeypatch.setattr(ee_info_utils, "pull_image", lambda module, image, **kw: pulled.append((image, kw)))
+    runner = FakeRunner({
+        "image inspect": (0 if present else 125, json.dumps(INSPECT), "" if present else "Error: no such image"),
+        "run": (0, _probe_stdout(), ""),
+    })
+    if not present and policy == "missing":
+        # the pull puts it there: the next inspect finds it
+        def fake_pull(module, image, **kw):
+            pulled.append((image, kw))
+            runner.answers["image inspect"] = (0, json.dumps(INSPECT), "")
+        monkeypatch.setattr(ee_info_utils, "pull_image", fake_pull)
+    inspector = EEInspector(None, runner, timeout=60)
+    result, failures, warnings = collect(inspector, "127.0.0.1:5000/ee/aws:1", pull=policy,
+                                         username="u", password="secret-pw", tls_verify=False,
+                                         assert_collections=["awx.awx>=24"])
+    assert len(pulled) == pulls
+    assert result["pulled"] is bool(pulls)
+    assert failures == {} and warnings == []
+    assert result["collections"]["awx.awx"] == "24.6.1" and result["layers"] == 3
+    probe = [call for call in runner.calls if call[0][1] == "run"]
+    assert len(probe) == 1
+    argv, stdin = probe[0]
+    assert argv[-3:] == ["c4e8" * 16, "-", "1000"] and "--rm" in argv and "--network=none" in argv
+    assert stdin == PROBE_SCRIPT
+    assert not any("secret-pw" in " ".join(call[0]) for call in runner.calls)
+    if pulls:
+        assert pulled[0][1]["password"] == "secret-pw" and pulled[0][1]["tls_verify"] is False
+
+
+def test_pull_never_fails_when_absent():
+    runner = FakeRunner({"image inspect": (125, "", "Error: no such image")})
+    with pytest.raises(EEInfoError) as exc:
+        collect(EEInspector(None, runner), "localhost/ee:1", pull="never")
+    assert "not in local storage and pull is 'never'" in str(exc.value)
+    assert [call[0][1] for call in runner.calls] == ["image"]
+
+
+def test_image_without_python3_is_named():
+    runner = FakeRunner({
+        "image inspect": (0, json.dumps(INSPECT), ""),
+        "run": (127, "", 'Error: runc: exec: "python3": executable file not found in $PATH'),
+    })
+    with pytest.raises(EEInfoError) as exc:
+        collect(EEInspector(None, runner), "localhost/ee:1", pull="never")
+    assert "has no python3 on PATH" in str(exc.value)
+
+
+def test_missing_runtime_is_one_line():
+    class NoBin(FakeRunner):
+        def get_bin(self, name, required=False):
+            return None
+    with pytest.raises(EEInfoError) as exc:
+        EEInspector(None, NoBin({}), runtime="docker")
+    assert str(exc.value).startswith("Failed to find container runtime 'docker'")
