@@ -321,11 +321,17 @@ def parse_requirement(text):
     """``'containers.podman>=1.10,<2'`` -> ``('containers.podman', [('>=', '1.10'), ('<', '2')])``.
 
     A bare name has no constraints; ``name:1.2`` (ansible-galaxy's spelling) means ``==1.2``,
-    ``name:>=1.2`` means ``>=1.2``. Raises ValueError with a one-line reason.
+    ``name:>=1.2`` means ``>=1.2``. Lines copied from a pip requirements file work too: an inline
+    ``# comment`` and an environment marker (``; python_version >= "3.9"``) are ignored, and
+    ``name @ URL`` requires the name only. Raises ValueError with a one-line reason.
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError("empty requirement")
-    text = text.strip()
+    text = re.split(r"\s#", text, 1)[0].split(";", 1)[0].strip()
+    if "@" in text:
+        text = text.split("@", 1)[0].strip()
+    if not text:
+        raise ValueError("empty requirement")
     if ":" in text and not re.search(r"[<>=!~]", text.split(":", 1)[0]):
         name, spec = text.split(":", 1)
         if spec and not re.match(r"^\s*(==|!=|>=|<=|~=|>|<|=)", spec):

@@ -69,6 +69,8 @@ options:
       - Python packages the image's Ansible interpreter must have, each a name with an optional
         version specifier (V(ansible-runner), V(boto3>=1.34), V(ansible-core~=2.16.0)).
       - Names compare as pip does (V(PyYAML) equals V(pyyaml), V(ansible_core) equals V(ansible-core)).
+      - Lines of a pip requirements file can be given as they are; environment markers
+        (V(; python_version >= "3.9")) and inline comments are ignored, V(name @ URL) requires the name only.
     type: list
     elements: str
     default: []

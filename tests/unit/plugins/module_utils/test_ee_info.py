@@ -54,13 +54,17 @@ D2 = "sha256:" + "2" * 64
         ("boto3!=1.34.1", ("boto3", [("!=", "1.34.1")])),
         ("jmespath==1.0.*", ("jmespath", [("==", "1.0.*")])),
         ("  pyyaml  ", ("pyyaml", [])),
+        ('requests[socks]>=2.31 ; python_version >= "3.8"', ("requests", [(">=", "2.31")])),
+        ("boto3>=1.34  # AWS modules", ("boto3", [(">=", "1.34")])),
+        ("mypkg @ https://example.com/mypkg-1.0.tar.gz", ("mypkg", [])),
     ],
 )
 def test_parse_requirement(text, expected):
     assert parse_requirement(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "   ", ">=1.0", "boto3 >> 1", "boto3 1.2", "boto3>=1,", "boto3=>1"])
+@pytest.mark.parametrize("text", ["", "   ", ">=1.0", "boto3 >> 1", "boto3 1.2", "boto3>=1,", "boto3=>1", "# only a comment",
+                                  "@ https://example.com/x.tar.gz"])
 def test_parse_requirement_rejects(text):
     with pytest.raises(ValueError):
         parse_requirement(text)
