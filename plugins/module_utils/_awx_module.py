@@ -24,8 +24,14 @@ Construction::
 Errors, one line each (``Failed to <verb> <kind> '<name>': <cause>. <fix>``)::
 
     with module.failing("update", "execution environment", name):
-        ...                                   # any AwxError raised in here fails the task
-    module.fail_action("delete", "execution environment", name, cause, fix)
+        ...                                   # any AwxError raised in here fails the task,
+                                              # with ``status`` (HTTP) in the result when AWX answered
+    module.fail_action("delete", "execution environment", name, cause, fix, references=[...])
+
+``AwxError`` (from ``_awx_client``) has ``cause``, ``fix``, ``status``, ``method``, ``path`` and ``body``;
+catch it yourself to treat a status as an answer (``client.get_or_none`` already turns 404 into None).
+HTTP statuses become messages only in ``_awx_client.describe_http_error``: never build them in a module.
+``module.settings`` (``AwxSettings``) tells how the module authenticates (``settings.who()``).
 
 Writes that honour check mode and set ``changed`` (check mode: nothing is sent, the result is
 predicted: ``create`` returns None, ``update`` returns the object with the payload applied)::
