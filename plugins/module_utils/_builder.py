@@ -157,7 +157,7 @@ class BuildError(Exception):
         self.log_path = log_path
 
 
-def probe_base_image(runner, runtime_bin, image, python_path="/usr/bin/python3", timeout=120):
+def probe_base_image(runner, runtime_bin, image, python_path="/usr/bin/python3", timeout=600):
     """Look inside ``image`` (already local): package managers and whether Python has pip.
 
     Returns ``{'package_managers': [...], 'pip': bool, 'python': bool}``; raises CommandError
@@ -355,7 +355,7 @@ def describe_failure(log_text):
     lines = [line.rstrip() for line in log_text.splitlines() if line.strip()]
     step, index = None, len(lines)
     for number, line in enumerate(lines):
-        match = re.search(r'building at STEP "([^"]*)"', line)
+        match = re.search(r'building at STEP "(.*)": ', line)
         if match:
             step, index = match.group(1), number
     if step is None:
@@ -767,7 +767,7 @@ class EEBuild(object):
                 secret_text = secret_env_text(params["galaxy_server_url"], params["galaxy_token"],
                                               params["pip_index_url"], params["pip_extra_index_url"],
                                               ca=bool(ca_files))
-                if params["context_dir"]:
+                if params["context_dir"] and not check_mode:
                     context_dir = os.path.abspath(params["context_dir"])
                     if not os.path.isdir(context_dir):
                         os.makedirs(context_dir)
@@ -786,7 +786,7 @@ class EEBuild(object):
                 finally:
                     if log_handle:
                         log_handle.close()
-                if params["context_dir"] or (params["keep_context"] and not check_mode):
+                if not check_mode and (params["context_dir"] or params["keep_context"]):
                     result["context_dir"] = context_dir
                 if check_mode:
                     return

@@ -111,11 +111,20 @@ def validate_definition(definition, name="inline definition", schema=None):
         if error is not None:
             where = _path_text(error.absolute_path)
             message = error.message
+            if error.validator in ("anyOf", "oneOf"):
+                kinds = []
+                for sub in error.validator_value:
+                    kind = sub.get("type")
+                    if kind == "array" and (sub.get("items") or {}).get("type"):
+                        kind = "list of %ss" % sub["items"]["type"]
+                    if kind and kind not in kinds:
+                        kinds.append(kind)
+                if kinds:
+                    message = "%r is not of type %s" % (error.instance, " or ".join(kinds))
             if error.validator == "additionalProperties":
                 fix = "Remove or rename the key; allowed keys are in the ansible-builder v3 schema"
-            elif error.validator == "type":
-                fix = "Use a value of type %s" % " or ".join(
-                    error.validator_value if isinstance(error.validator_value, list) else [error.validator_value])
+            elif error.validator in ("type", "anyOf", "oneOf"):
+                fix = "Use a value of the expected type"
             else:
                 fix = "See the ansible-builder v3 definition reference"
             raise _fail(name, "at '%s': %s" % (where, message.replace("\n", " ")), fix)
