@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import collections
 import copy
+import glob
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import socket
 import struct
 import tempfile
 import threading
+import time
 import traceback
 import urllib.error
 import urllib.parse
@@ -29,6 +31,7 @@ NOT_FOUND = {"detail": "The requested resource could not be found."}
 WWW_AUTHENTICATE = 'Bearer realm=api authorization_url=/api/o/authorize/'
 PUBLIC = ("/api/", "/api/v2/", "/api/v2/ping/")
 INTERNAL_HEADER = "X-Standin-Internal"
+OWNER_FILE = ".owner-pid"
 Request = collections.namedtuple("Request", "method path status fault body")
 Request.__new__.__defaults__ = (None, None)
 
@@ -56,8 +59,12 @@ class StandIn:
         self.port = port
         self.username = username
         self.password = password
-        self._own_root = projects_root is None
-        self.tmpdir = tempfile.mkdtemp(prefix="awx-standin-") if projects_root is None else None
+        self.tmpdir = None
+        if projects_root is None:
+            _sweep_dead_tmpdirs()
+            self.tmpdir = tempfile.mkdtemp(prefix="awx-standin-")
+            with open(os.path.join(self.tmpdir, OWNER_FILE), "w", encoding="ascii") as handle:
+                handle.write(str(os.getpid()))
         self.projects_root = projects_root or os.path.join(self.tmpdir, "projects")
         os.makedirs(self.projects_root, exist_ok=True)
         self.store = Store(self.projects_root, password)
@@ -236,6 +243,30 @@ class StandIn:
             with open(target, "w", encoding="utf-8") as handle:
                 handle.write(text)
         return path
+
+
+def _sweep_dead_tmpdirs():
+    """Remove awx-standin-* temp dirs whose owner process is gone (a test run killed before its teardown)."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), "awx-standin-*")):
+        try:
+            with open(os.path.join(path, OWNER_FILE), encoding="ascii") as handle:
+                pid = int(handle.read().strip())
+        except (OSError, ValueError):
+            # no owner recorded (an older stand-in): gone when nothing in it changed for an hour
+            try:
+                newest = max(os.stat(os.path.join(top, name)).st_mtime
+                             for top, dirs, files in os.walk(path) for name in dirs + files + ["."])
+            except (OSError, ValueError):
+                continue
+            if time.time() - newest > 3600:
+                shutil.rmtree(path, ignore_errors=True)
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            continue
 
 
 class _Server(ThreadingHTTPServer):

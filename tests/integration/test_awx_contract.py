@@ -12,6 +12,8 @@ import json
 import os
 import re
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 
@@ -517,8 +519,13 @@ def test_stop_leaves_nothing_behind():
     """stop() ends every thread (even one holding an injected timeout or an idle keep-alive
     connection), closes the port and removes the awx-standin-* temp dir."""
     server_mod = pytest.importorskip("tests.awx_standin.server")
+    # a temp dir left by a run that was killed before its teardown is swept by the next start
+    stale = tempfile.mkdtemp(prefix="awx-standin-")
+    with open(os.path.join(stale, server_mod.OWNER_FILE), "w", encoding="ascii") as handle:
+        handle.write(str(_dead_pid()))
     before = set(threading.enumerate())
     standin = server_mod.StandIn().start()
+    assert not os.path.exists(stale)
     tmpdir = standin.tmpdir
     assert os.path.basename(tmpdir).startswith("awx-standin-") and os.path.isdir(tmpdir)
     idle = http.client.HTTPConnection(standin.host, standin.port, timeout=10)
@@ -541,6 +548,12 @@ def test_stop_leaves_nothing_behind():
     with pytest.raises(OSError):
         socket.create_connection((standin.host, standin.port), timeout=2).close()
     standin.stop()
+
+
+def _dead_pid():
+    proc = subprocess.Popen(["true"])  # pylint: disable=consider-using-with
+    proc.wait()
+    return proc.pid
 
 
 def _swallow(func, *args, **kwargs):
