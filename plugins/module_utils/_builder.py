@@ -507,7 +507,7 @@ class EEBuild(object):
         tags = self.params["tags"] or []
         if not tags:
             raise BuildInputError("Failed to build image: 'tags' is empty. Give at least one image reference, "
-                             "e.g. 'registry.example.com/ee/name:1.0'")
+                                  "e.g. 'registry.example.com/ee/name:1.0'")
         refs = []
         for tag in tags:
             try:
@@ -542,12 +542,12 @@ class EEBuild(object):
         for path in self.params["ca_certificates"] or []:
             if not os.path.isfile(path):
                 raise BuildInputError("Failed to read CA certificate '%s': the file does not exist. Fix ca_certificates"
-                                 % path)
+                                      % path)
             with open(path, "rb") as handle:
                 data = handle.read()
             if b"-----BEGIN CERTIFICATE-----" not in data:
                 raise BuildInputError("Failed to read CA certificate '%s': it holds no PEM certificate "
-                                 "('-----BEGIN CERTIFICATE-----'). Convert it to PEM" % path)
+                                      "('-----BEGIN CERTIFICATE-----'). Convert it to PEM" % path)
             files.append(path)
         return files
 
@@ -556,20 +556,28 @@ class EEBuild(object):
         for key, value in (self.params["build_args"] or {}).items():
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", str(key)):
                 raise BuildInputError("Failed to build image: build_args key '%s' is not a valid ARG name. Use letters, "
-                                 "digits and '_'" % key)
+                                      "digits and '_'" % key)
             if isinstance(value, (dict, list)):
                 raise BuildInputError("Failed to build image: build_args '%s' is a %s, not a string. Quote it"
-                                 % (key, type(value).__name__))
+                                      % (key, type(value).__name__))
             args[str(key)] = "" if value is None else ("%s" % value if not isinstance(value, bool)
                                                        else str(value).lower())
         return args
 
     def check_extra_args(self):
         extra = [str(a) for a in self.params["extra_build_cli_args"] or []]
+        previous = ""
         for arg in extra:
-            if arg.split("=", 1)[0] in ("--secret", "--build-arg") and re.search(r"(?i)(token|password|secret)=", arg):
-                raise BuildInputError("Failed to build image: extra_build_cli_args would put a secret on the command "
-                                 "line ('%s'). Use galaxy_token or a file secret instead" % arg.split("=", 1)[0])
+            value = ""
+            if arg.startswith("--build-arg="):
+                value = arg.split("=", 1)[1]
+            elif previous == "--build-arg":
+                value = arg
+            if re.match(r"(?i)^\w*(token|password|passwd|secret)\w*=", value):
+                raise BuildInputError("Failed to build image: extra_build_cli_args passes '%s' as a build arg, which "
+                                      "stays in the image history. Use galaxy_token, or a --secret with a file"
+                                      % value.split("=", 1)[0])
+            previous = arg
         return extra
 
     def check_labels(self):
@@ -577,10 +585,10 @@ class EEBuild(object):
         for key, value in (self.params["labels"] or {}).items():
             if key == DIGEST_LABEL:
                 raise BuildInputError("Failed to build image: label '%s' is set by ee_build itself. Remove it from labels"
-                                 % key)
+                                      % key)
             if not key or re.search(r"\s|=", key):
                 raise BuildInputError("Failed to build image: label key '%s' is not valid. Use a key without spaces or '='"
-                                 % key)
+                                      % key)
             labels[key] = "" if value is None else str(value)
         return labels
 
@@ -651,7 +659,7 @@ class EEBuild(object):
         push_refs = [r for r in refs if r.registry != "localhost"] if params["push"] else []
         if params["push"] and not push_refs:
             raise BuildInputError("Failed to push image '%s': every tag is local ('localhost/...'). Add a tag with a "
-                             "registry, e.g. 'registry.example.com/ee/name:1.0'" % primary)
+                                  "registry, e.g. 'registry.example.com/ee/name:1.0'" % primary)
         if params["push"] and len(push_refs) < len(refs):
             self.warnings.append("Not pushed (local-only names): %s" % ", ".join(
                 str(r) for r in refs if r.registry == "localhost"))
@@ -677,9 +685,8 @@ class EEBuild(object):
                        or (remote[str(r)].get("labels") or {}).get(DIGEST_LABEL) != digest]
         changed = need_build or bool(retag) or bool(push_needed)
         result["up_to_date"] = not changed
-        result["diff"] = {"before": before, "after": {"definition_digest": digest,
-                                                       "image_id": before["image_id"] if not need_build else
-                                                       "(new image)"}}
+        after_id = "(new image)" if need_build else before["image_id"]
+        result["diff"] = {"before": before, "after": {"definition_digest": digest, "image_id": after_id}}
         if not need_build:
             result["image_id"] = primary_local["id"]
 
@@ -731,8 +738,9 @@ class EEBuild(object):
         return True
 
     def _log_path(self, primary):
-        log_dir = self.params["build_log_dir"] or os.path.join(os.path.expanduser("~"), ".ansible", "eeforge",
-                                                                "build-logs")
+        log_dir = self.params["build_log_dir"]
+        if not log_dir:
+            log_dir = os.path.join(os.path.expanduser("~"), ".ansible", "eeforge", "build-logs")
         if not os.path.isdir(log_dir):
             os.makedirs(log_dir, 0o700)
         prune_log_dir(log_dir)

@@ -24,7 +24,7 @@ description:
   - The Galaxy/Automation Hub token, pip index URLs and CA bundle paths reach the build steps as a build secret
     (C(--secret)), so they are in no image layer, build arg or C(ansible.cfg) left in the image.
 author:
-  - eeforge contributors
+  - eeforge contributors (@eeforge)
 extends_documentation_fragment:
   - eeforge.builder.attributes
   - eeforge.builder.registry_auth
@@ -32,7 +32,8 @@ attributes:
   check_mode:
     support: full
     details:
-      - Validates the definition, renders the build context and reports RV(changed) and the digest. Nothing is
+      - Validates the definition, renders the build context and reports whether anything would change and the
+        digest. Nothing is
         built, pulled, tagged or pushed.
   diff_mode:
     support: full
@@ -326,22 +327,22 @@ from ansible_collections.eeforge.builder.plugins.module_utils._definition import
 from ansible_collections.eeforge.builder.plugins.module_utils._registry import RegistryError
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 
+# ansible_builder.exceptions sets sys.tracebacklimit = 0 when imported; keep the interpreter's setting.
+_SAVED_TRACEBACKLIMIT = getattr(sys, "tracebacklimit", None)
 try:
-    _saved_limit = getattr(sys, "tracebacklimit", None)
     from ansible_builder import ee_schema as builder_schema
     from importlib.metadata import version as _dist_version
     BUILDER_VERSION = _dist_version("ansible-builder")
     HAS_BUILDER = True
 except ImportError:
+    builder_schema = None
     BUILDER_VERSION = None
     HAS_BUILDER = False
-finally:
-    # ansible_builder.exceptions sets sys.tracebacklimit = 0 on import; keep ours.
-    if _saved_limit is None:
-        if hasattr(sys, "tracebacklimit"):
-            del sys.tracebacklimit
-    else:
-        sys.tracebacklimit = _saved_limit
+if _SAVED_TRACEBACKLIMIT is None:
+    if hasattr(sys, "tracebacklimit"):
+        del sys.tracebacklimit
+else:
+    sys.tracebacklimit = _SAVED_TRACEBACKLIMIT
 
 
 def argument_spec():

@@ -1,0 +1,150 @@
+# -*- coding: utf-8 -*-
+# Copyright: eeforge contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ee_build's no-op time against ``ansible-builder build`` of the same, already-built definition.
+
+One run: build a small EE once with ee_build (the harness's Debian base image, containers.podman
+from a local tarball), then time
+  - ``ansible -m eeforge.builder.ee_build`` on the unchanged definition (whole CLI run, no-op), and
+  - ``ansible-builder build`` of the same definition (podman's layer cache is warm),
+each ``--repeat`` times, and print the medians and their ratio (target: <= 0.1).
+
+The definition carries the Debian adaptation itself (apt adapter as options.package_manager_path,
+skip_pip_install), so plain ansible-builder can build it too.
+
+Usage: bench/no_op_rebuild [--repeat N] [--keep]   (runs this file with the .venv Python)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from tests.harness.base_image import ensure_base_image  # noqa: E402  pylint: disable=wrong-import-position
+from tests.harness.collections import pack_installed_collection  # noqa: E402  pylint: disable=wrong-import-position
+from tests.harness.podman_env import podman, write_podman_config  # noqa: E402  pylint: disable=wrong-import-position
+
+VENV_BIN = os.path.dirname(sys.executable)
+IMAGE = "localhost/eeforge-t4-bench:1"
+BUILDER_IMAGE = "localhost/eeforge-t4-bench:ansible-builder"
+
+DEFINITION = """\
+version: 3
+images:
+  base_image:
+    name: {base}
+options:
+  package_manager_path: /output/eeforge/apt-dnf-adapter
+  skip_pip_install: true
+dependencies:
+  ansible_core:
+    package_pip: ansible-core==2.19.14
+  ansible_runner:
+    package_pip: ansible-runner==2.4.3
+  python:
+    - six==1.16.0
+  galaxy:
+    collections:
+      - name: /build/collections/{tarball}
+        type: file
+additional_build_files:
+  - src: eeforge
+    dest: .
+  - src: {tarball}
+    dest: collections
+additional_build_steps:
+  prepend_base:
+    - COPY _build/eeforge/ /output/eeforge/
+"""
+
+
+def timed(argv, env):
+    started = time.time()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.time() - started
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise SystemExit("failed: %s" % " ".join(argv[:4]))
+    return elapsed, proc.stdout
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the bench images")
+    opts = parser.parse_args()
+
+    work = tempfile.mkdtemp(prefix="eeforge-bench-noop-")
+    env = dict(os.environ)
+    env.update(write_podman_config(os.path.join(work, "conf")))
+    env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
+    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(REPO, ".cache", "collections")
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env["ANSIBLE_LOCALHOST_WARNING"] = "false"
+    env["ANSIBLE_INVENTORY_UNPARSED_WARNING"] = "false"
+    os.environ.update({k: env[k] for k in ("CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF")})
+    try:
+        link = os.path.join(REPO, ".cache", "collections", "ansible_collections", "eeforge", "builder")
+        if not os.path.exists(link):
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            os.symlink(REPO, link)
+        from ansible_collections.eeforge.builder.plugins.module_utils._builder import (  # pylint: disable=import-outside-toplevel
+            APT_ADAPTER_SCRIPT,
+        )
+        base = ensure_base_image(env={k: env[k] for k in ("CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF")},
+                                 log=lambda msg: sys.stderr.write(msg + "\n"))
+        project = os.path.join(work, "project")
+        os.makedirs(os.path.join(project, "eeforge"))
+        tarball = os.path.basename(pack_installed_collection("containers", "podman", project))
+        adapter = os.path.join(project, "eeforge", "apt-dnf-adapter")
+        with open(adapter, "w", encoding="utf-8") as handle:
+            handle.write(APT_ADAPTER_SCRIPT)
+        os.chmod(adapter, 0o755)
+        definition = os.path.join(project, "execution-environment.yml")
+        with open(definition, "w", encoding="utf-8") as handle:
+            handle.write(DEFINITION.format(base=base, tarball=tarball))
+        args = json.dumps({"definition_file": definition, "tags": [IMAGE],
+                           "build_log_dir": os.path.join(work, "logs")})
+        ee_build = [os.path.join(VENV_BIN, "ansible"), "localhost", "-c", "local", "-i", "localhost,",
+                    "-e", "ansible_python_interpreter=%s" % sys.executable, "-m", "eeforge.builder.ee_build",
+                    "-a", args]
+        builder = [os.path.join(VENV_BIN, "ansible-builder"), "build", "-f", definition,
+                   "-c", os.path.join(work, "context"), "-t", BUILDER_IMAGE, "--container-runtime", "podman", "-v", "1"]
+
+        first, out = timed(ee_build, env)
+        print("first ee_build (builds the image): %.1f s (%s)" % (first, "CHANGED" if "CHANGED" in out else "no change"))
+        warm = timed(builder, env)[0]
+        print("first ansible-builder build (warms its cache): %.1f s" % warm)
+
+        noop, rebuild = [], []
+        for _round in range(opts.repeat):
+            seconds, out = timed(ee_build, env)
+            if "SUCCESS" not in out or '"changed": false' not in out:
+                raise SystemExit("ee_build was not a no-op:\n" + out[-2000:])
+            noop.append(seconds)
+            rebuild.append(timed(builder, env)[0])
+        noop_median = statistics.median(noop)
+        build_median = statistics.median(rebuild)
+        print("ee_build no-op (unchanged definition), median of %d: %.2f s  %s"
+              % (opts.repeat, noop_median, " ".join("%.2f" % s for s in noop)))
+        print("ansible-builder build (same definition, warm cache), median of %d: %.2f s  %s"
+              % (opts.repeat, build_median, " ".join("%.2f" % s for s in rebuild)))
+        print("no-op / ansible-builder build ratio: %.3f (target <= 0.1)" % (noop_median / build_median))
+    finally:
+        if not opts.keep:
+            podman(["rmi", "-f", IMAGE, BUILDER_IMAGE], env={k: env[k] for k in ("CONTAINERS_CONF",)}, check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
