@@ -307,6 +307,8 @@ def render_context(runner, builder_bin, derived, helpers, ca_files, staging_dir,
                     handle.write(data)
         # ansible-builder copies a directory's content into _build/<dest>
         derived.setdefault("additional_build_files", []).insert(0, {"src": helper_dir, "dest": HELPERS_DEST})
+    if not os.path.isdir(staging_dir):
+        os.makedirs(staging_dir)  # no helper files (check mode without the base image)
     definition_path = os.path.join(staging_dir, "execution-environment.yml")
     with open(definition_path, "w") as handle:
         handle.write(dump_definition(derived))
@@ -408,7 +410,9 @@ def build_argv(runtime_bin, runtime, context_dir, tags, build_args, labels, squa
     if secret_path:
         argv += ["--secret", "id=%s,src=%s" % (SECRET_ID, secret_path)]
     if runtime == "podman":
-        argv.append("--layers")
+        if squash != "new":
+            # podman refuses --squash together with --layers.
+            argv.append("--layers")
         if auth_file:
             argv += ["--authfile", auth_file]
         if log_path:
