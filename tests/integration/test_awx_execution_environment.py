@@ -9,10 +9,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
 from tests.harness.podman_env import podman
+from tests.integration.secret_grep import files_containing, leftovers, scratch_env
 from tests.integration.awx_tasks import run_task, run_tasks
 
 MODULE = "eeforge.builder.awx_execution_environment"
@@ -320,3 +323,24 @@ def test_pin_digest(awx_standin, auth_registry, base_image, tmp_path):
     assert denied["failed"] is True
     assert denied["msg"].startswith("Failed to pin execution environment 't5-ee': could not "), denied["msg"]
     assert awx.requests == []
+
+    # -vvv --diff, connection by OAuth token: neither the registry password nor the token is in the
+    # output, and no temp file of the run (ansible's AnsiballZ dirs, skopeo's auth dir) is left with them.
+    scratch = tmp_path / "scratch"
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [{"name": "pin verbosely", MODULE: dict(
+        args, description="pinned verbosely", controller_host=awx.url, controller_oauthtoken=awx.token)}]}]
+    path = tmp_path / "verbose.yml"
+    path.write_text(json.dumps(play))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", **scratch_env(scratch))
+    for key in [key for key in env if key.startswith(("CONTROLLER_", "TOWER_"))]:
+        del env[key]
+    proc = subprocess.run(["ansible-playbook", "-vvv", "--diff", "-i", "localhost,", "-c", "local",
+                           "-e", "ansible_python_interpreter=%s" % sys.executable, str(path)],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "changed=1" in output, output
+    assert raw_ee(awx, results[0]["id"])["description"] == "pinned verbosely"
+    for secret in (auth_registry.password, awx.token):
+        assert secret not in output
+        assert files_containing(secret, scratch, username=auth_registry.username)[0] == [], secret
+    assert leftovers(scratch / "tmp") == [] and leftovers(scratch / "ansible-remote") == []

@@ -12,6 +12,7 @@ import sys
 import yaml
 
 from tests.integration.awx_tasks import run_playbook, run_task, run_tasks
+from tests.integration.secret_grep import files_containing, leftovers, scratch_env
 
 MODULE = "eeforge.builder.awx_registry_credential"
 PLANTED = "planted-Pw-7f3a9c1e"  # a password that must never appear in any output
@@ -248,7 +249,9 @@ def test_planted_password_never_in_verbose_output(awx_standin, tmp_path):
     path = str(tmp_path / "verbose.yml")
     with open(path, "w", encoding="utf-8") as handle:
         yaml.safe_dump(play, handle)
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+    scratch = tmp_path / "scratch"
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
+               **scratch_env(scratch))
     proc = subprocess.run(["ansible-playbook", "-vvv", "--diff", "-i", "localhost,", "-c", "local",
                            "-e", "ansible_python_interpreter=%s" % sys.executable, path],
                           capture_output=True, text=True, env=env, timeout=300, check=False)
@@ -256,5 +259,9 @@ def test_planted_password_never_in_verbose_output(awx_standin, tmp_path):
     assert proc.returncode == 0, output
     assert "changed=2" in output  # both tasks ran and wrote
     assert PLANTED not in output
+    # ansible's AnsiballZ dirs (they carry the module arguments during the run) are gone, and no
+    # temp file of the run holds the password
+    assert leftovers(scratch / "ansible-remote") == [] and leftovers(scratch / "tmp") == []
+    assert files_containing(PLANTED, scratch)[0] == []
     cred = awx.find("credentials", name="t5-registry")
     assert stored(awx, cred["id"])["inputs"]["password"] == PLANTED  # it did reach AWX
