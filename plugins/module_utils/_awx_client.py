@@ -25,6 +25,7 @@ __metaclass__ = type
 
 import os
 import re
+import sys
 import time
 import traceback
 
@@ -32,8 +33,35 @@ from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.six import string_types
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
+
+def _awxkit_packages_without_init():
+    """Register ``awxkit`` and ``awxkit.api`` as packages whose ``__init__`` did not run.
+
+    ``awxkit/__init__.py`` imports all of awxkit (page models, the CLI, websockets, distutils): about
+    a second per module run, more than the whole lookup of an unchanged object takes. This client only
+    needs ``awxkit.api.client`` and ``awxkit.config``; with the two parent packages registered but not
+    executed, importing them loads just those (and ``requests``). Nothing is done when awxkit is
+    already imported, and a later ``import awxkit.api.pages`` still works through ``__path__``.
+    """
+    if "awxkit" in sys.modules:
+        return
+    import importlib.util  # pylint: disable=import-outside-toplevel
+
+    spec = importlib.util.find_spec("awxkit")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("No module named 'awxkit'")
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["awxkit"] = package
+    api_spec = importlib.util.find_spec("awxkit.api")
+    if api_spec is None:
+        del sys.modules["awxkit"]
+        raise ImportError("No module named 'awxkit.api'")
+    package.api = sys.modules["awxkit.api"] = importlib.util.module_from_spec(api_spec)
+
+
 try:
     import requests
+    _awxkit_packages_without_init()
     from awxkit.api.client import Connection
     from awxkit.config import config as awxkit_config
 except ImportError:

@@ -10,18 +10,18 @@ tests run in file order and share the module-scoped project and image.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
+import time
 
 import pytest
 
 from tests.harness.podman_env import podman
+from tests.integration.secret_grep import files_containing, leftovers, scratch_env
 
 PREFIX = "localhost/eeforge-t4-"
 EE = PREFIX + "ee:1"
@@ -82,13 +82,24 @@ def image_ids(digest=None):
     """Ids and names of the images this file creates (prefix ``eeforge-t4``) and, with ``digest``,
     every image labelled with that definition digest. Other users of the shared podman storage
     may create and remove their own images meanwhile, so the whole list is not compared."""
-    out = podman(["images", "-a", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"]).stdout
+    out = _podman_list(["images", "-a", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"])
     found = [line for line in out.splitlines() if "eeforge-t4" in line]
     if digest:
-        out = podman(["images", "-a", "--filter", "label=io.eeforge.definition-digest=%s" % digest,
-                      "--format", "{{.ID}}"]).stdout
+        out = _podman_list(["images", "-a", "--filter", "label=io.eeforge.definition-digest=%s" % digest,
+                            "--format", "{{.ID}}"])
         found += ["label:" + line for line in out.splitlines() if line.strip()]
     return sorted(found)
+
+
+def _podman_list(args, attempts=5):
+    """``podman images`` output. Podman 4.3 fails a listing ("image not known") when another user of
+    the shared storage removes an image while it runs; that says nothing about this test: try again."""
+    for attempt in range(attempts):
+        proc = podman(args, check=False)
+        if proc.returncode == 0:
+            return proc.stdout
+        time.sleep(1 + attempt)
+    raise AssertionError("podman %s failed %d times: %s" % (" ".join(args), attempts, proc.stderr))
 
 
 def run_in(image, *cmd):
@@ -141,7 +152,7 @@ def project(base_image, collection_tarballs, tmp_path_factory):
     root = str(tmp_path_factory.mktemp("t4-project"))
     logs = str(tmp_path_factory.mktemp("t4-logs"))
     yield Project(root, base_image, collection_tarballs["containers.podman"], logs)
-    out = podman(["images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout.split()
+    out = _podman_list(["images", "--format", "{{.Repository}}:{{.Tag}}"]).split()
     mine = [ref for ref in out if ref.startswith(PREFIX) or "/eeforge-t4/" in ref]
     if mine:
         podman(["rmi", "-f"] + mine, check=False)
@@ -188,6 +199,28 @@ def test_build_runs_ansible_and_reports_debian_adaptation(built, project):
     assert built["image_id"] == podman(["image", "inspect", "--format", "{{.Id}}", EE]).stdout.strip()
 
 
+def test_ee_info_reports_what_the_definition_asked_for(built, project):
+    """issue 8: ee_info on the EE ee_build just made lists what the definition installed."""
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_NOCOLOR="1", PATH=VENV_BIN + os.pathsep + os.environ["PATH"])
+    args = {"image": EE, "pull": "never", "assert_collections": ["containers.podman"],
+            "assert_python": ["six==1.16.0", "ansible-core==2.19.14", "ansible-runner==2.4.3"]}
+    proc = subprocess.run([os.path.join(VENV_BIN, "ansible"), "localhost", "-c", "local", "-i", "localhost,",
+                           "-e", "ansible_python_interpreter=%s" % sys.executable, "-m", "eeforge.builder.ee_info",
+                           "-a", json.dumps(args)], capture_output=True, text=True, env=env, timeout=600, check=False)
+    doc = json.loads(proc.stdout[proc.stdout.find("{"):])
+    info = doc["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert not info.get("failed") and info["assertions"] == {}, proc.stdout + proc.stderr
+    tarball_version = project.tarball[len("containers-podman-"):-len(".tar.gz")]
+    assert info["collections"] == {"containers.podman": tarball_version}
+    assert info["python_packages"]["six"] == "1.16.0"
+    assert (info["ansible_core_version"], info["ansible_runner_version"]) == ("2.19.14", "2.4.3")
+    assert info["definition_digest"] == built["definition_digest"]
+    assert info["labels"]["io.eeforge.definition-digest"] == built["definition_digest"]
+    assert info["image_id"] == built["image_id"]
+    assert info["runner_writable"]["root"] is True
+
+
 def test_second_run_is_a_no_op_without_ansible_builder(built, project, tmp_path):
     # Proof from outside the module: an ansible-builder earlier in PATH records every call.
     shim_dir = tmp_path / "shim"
@@ -212,12 +245,13 @@ def test_second_run_is_a_no_op_without_ansible_builder(built, project, tmp_path)
     assert marker.read_text().startswith("create ")
 
 
-def test_check_mode_with_changed_input_builds_nothing(built, project, registry):
+def test_check_mode_with_changed_input_builds_nothing(built, project, registry, tmp_path):
     project.write("requirements.txt", "six==1.16.0\nidna==3.7\n")
     try:
         images, catalog = image_ids(), registry.catalog()
         args = project.args(tags=[EE, "%s/eeforge-t4/ee:check" % registry.location], push=True, tls_verify=False)
-        result, output = run_ee_build(args, check=True, diff=True)
+        scratch = tmp_path / "scratch"
+        result, output = run_ee_build(args, check=True, diff=True, env=scratch_env(scratch))
         assert result["changed"] is True, output
         assert result["built"] is False and result["pushed"] == []
         assert result["actions"][0] == "build"
@@ -229,7 +263,9 @@ def test_check_mode_with_changed_input_builds_nothing(built, project, registry):
         assert result["diff"]["after"]["definition_digest"] == result["definition_digest"]
         assert image_ids() == images
         assert registry.catalog() == catalog
-        assert not glob.glob(os.path.join(tempfile.gettempdir(), "ee-build-*"))
+        # the context rendered in check mode went to a private temp dir, removed afterwards (/tmp is
+        # shared with other builds, so the run's TMPDIR is a directory of this test's own)
+        assert leftovers(scratch / "tmp") == []
     finally:
         project.write("requirements.txt", "six==1.16.0\n")
 
@@ -238,11 +274,12 @@ def test_check_mode_with_changed_input_builds_nothing(built, project, registry):
 # push
 # ----------------------------------------------------------------------------------------------
 
-def test_push_to_auth_registry_then_no_op(built, project, auth_registry):
+def test_push_to_auth_registry_then_no_op(built, project, auth_registry, tmp_path):
     dest = "%s/eeforge-t4/ee:1" % auth_registry.location
     args = project.args(tags=[EE, dest], push=True, registry_username=auth_registry.username,
                         registry_password=auth_registry.password, tls_verify=False)
-    result, output = run_ee_build(args, verbosity=3)
+    scratch = tmp_path / "scratch"
+    result, output = run_ee_build(args, verbosity=3, env=scratch_env(scratch))
     assert result["changed"] is True, output
     assert result["built"] is False and result["builder_invoked"] is False
     assert result["actions"] == ["tag %s" % dest, "push %s" % dest]
@@ -251,19 +288,29 @@ def test_push_to_auth_registry_then_no_op(built, project, auth_registry):
     assert result["pushed"] == ["%s@%s" % (dest, served)]
     assert auth_registry.password not in output
     assert auth_registry.password not in json.dumps(result)
+    # Every temp dir of the run (the module's private auth dir, ansible's AnsiballZ dirs, podman's
+    # TMPDIR) was below ``scratch``: all of it was removed, and nothing else holds the password.
+    assert leftovers(scratch / "tmp") == [] and leftovers(scratch / "ansible-remote") == []
+    hits, _read = files_containing(auth_registry.password, scratch, project.root, project.logs,
+                                   username=auth_registry.username)
+    assert hits == []
     # Up to date locally and in the registry: nothing to do.
     again, output = run_ee_build(args)
     assert again["changed"] is False and again["pushed"] == [] and again["digest"] == served, output
 
 
-def test_push_with_wrong_password_says_unauthorized(built, project, auth_registry):
+def test_push_with_wrong_password_says_unauthorized(built, project, auth_registry, tmp_path):
     dest = "%s/eeforge-t4/ee:denied" % auth_registry.location
     args = project.args(tags=[EE, dest], push=True, registry_username=auth_registry.username,
                         registry_password="wrong-" + auth_registry.password, tls_verify=False)
-    result, output = run_ee_build(args, verbosity=3)
+    scratch = tmp_path / "scratch"
+    result, output = run_ee_build(args, verbosity=3, env=scratch_env(scratch))
     msg = one_line_failure(result, "unauthorized")
     assert dest in msg
-    assert auth_registry.password not in output
+    assert auth_registry.password not in output and args["registry_password"] not in output
+    assert args["registry_password"] not in json.dumps(result)
+    assert leftovers(scratch / "tmp") == [] and leftovers(scratch / "ansible-remote") == []
+    assert files_containing(args["registry_password"], scratch, project.root, project.logs)[0] == []
     assert "denied" not in auth_registry.tags("eeforge-t4/ee")
 
 
@@ -373,7 +420,8 @@ def test_galaxy_token_and_password_never_left_behind(project, auth_registry, tmp
         "context_dir": str(context), "push": True, "registry_username": auth_registry.username,
         "registry_password": auth_registry.password, "tls_verify": False,
     }
-    result, output = run_ee_build(args, verbosity=3)
+    scratch = tmp_path / "scratch"
+    result, output = run_ee_build(args, verbosity=3, env=scratch_env(scratch))
     assert result.get("changed") is True and result["built"] is True, output
     assert any("ca_certificates" in line for line in result["adaptations"])
     assert run_in(image, "cat", "/usr/share/ansible/token-seen") == "seen\n"
@@ -395,7 +443,10 @@ def test_galaxy_token_and_password_never_left_behind(project, auth_registry, tmp
         assert secret not in history
         assert _grep_image(image, secret, str(tmp_path)) == []
     assert "--mount=type=secret,id=eeforge_env" in result["containerfile"]
-    assert not glob.glob(os.path.join(tempfile.gettempdir(), "ee-build-*"))
+    # the private dirs (build secret file, auth.json) are gone, and no temp file of the run holds a secret
+    assert leftovers(scratch / "tmp") == [] and leftovers(scratch / "ansible-remote") == []
+    for secret in (PLANTED_TOKEN, auth_registry.password):
+        assert files_containing(secret, scratch, str(context), project.logs, username=auth_registry.username)[0] == []
 
 
 # ----------------------------------------------------------------------------------------------
