@@ -16,6 +16,7 @@ import sys
 import pytest
 
 from tests.harness.podman_env import podman
+from tests.integration.secret_grep import files_containing, leftovers, scratch_env
 
 PREFIX = "localhost/eeforge-t8-"
 EE_IMAGE = PREFIX + "ee:test"
@@ -40,10 +41,12 @@ USER {user}
 """
 
 
-def run_ee_info(args, check=False, verbosity=0):
+def run_ee_info(args, check=False, verbosity=0, env=None):
     """Run eeforge.builder.ee_info through the ansible CLI; return (result dict, full output text)."""
+    extra = env or {}
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_NOCOLOR="1")
+    env.update(extra)
     argv = ["ansible", "localhost", "-c", "local", "-i", "localhost,",
             "-e", "ansible_python_interpreter=%s" % sys.executable,
             "-m", "eeforge.builder.ee_info", "-a", json.dumps(args)]
@@ -214,13 +217,17 @@ def test_pull_from_registry_with_credentials(test_ee, auth_registry, tmp_path):
         args = {"image": dest, "pull": "always", "tls_verify": False,
                 "registry_username": auth_registry.username, "registry_password": auth_registry.password,
                 "assert_collections": ["containers.podman"]}
-        result, output = run_ee_info(args, verbosity=3)
+        scratch = tmp_path / "scratch"
+        result, output = run_ee_info(args, verbosity=3, env=scratch_env(scratch))
         assert not result.get("failed"), output
         assert result["pulled"] is True
         assert result["digest"] == registry_digest
         assert result["collections"] == {"containers.podman": test_ee["podman_version"]}
         assert auth_registry.password not in output
         assert auth_registry.password not in json.dumps(result)
+        # the private auth.json and ansible's AnsiballZ dirs are gone; no temp file holds the password
+        assert leftovers(scratch / "tmp") == [] and leftovers(scratch / "ansible-remote") == []
+        assert files_containing(auth_registry.password, scratch, username=auth_registry.username)[0] == []
         # missing: the tag is local now, nothing is pulled; podman holds two digests for it (the local
         # build's and the registry's) and the registry (asked with the credentials) tells which is its own
         args["pull"] = "missing"
@@ -232,15 +239,18 @@ def test_pull_from_registry_with_credentials(test_ee, auth_registry, tmp_path):
         podman(["rmi", dest], check=False)
 
 
-def test_wrong_password_cannot_pull(auth_registry):
+def test_wrong_password_cannot_pull(auth_registry, tmp_path):
     image = "%s/eeforge-t8/ee:pull" % auth_registry.location
     wrong = "wrong-" + auth_registry.password[::-1]
+    scratch = tmp_path / "scratch"
     result, output = run_ee_info({"image": image, "pull": "always", "tls_verify": False,
                                   "registry_username": auth_registry.username, "registry_password": wrong},
-                                 verbosity=3)
+                                 verbosity=3, env=scratch_env(scratch))
     assert result.get("failed"), output
     assert result["msg"].startswith("Failed to pull image '%s': " % image)
     assert "unauthorized" in result["msg"].lower()
     assert "Check the registry username/password or auth_file" in result["msg"]
-    assert wrong not in output
+    assert wrong not in output and wrong not in json.dumps(result)
+    assert leftovers(scratch / "tmp") == [] and leftovers(scratch / "ansible-remote") == []
+    assert files_containing(wrong, scratch, username=auth_registry.username)[0] == []
     assert podman(["image", "exists", image], check=False).returncode != 0
