@@ -143,6 +143,14 @@ if "$1" -m pip --version >/dev/null 2>&1; then echo "pip=yes"; else echo "pip=no
 if [ -x "$1" ]; then echo "python=yes"; else echo "python=no"; fi
 """
 
+# $1 podman, $2 image, $3 python path, $4 PROBE_SCRIPT; run by ``podman unshare``.
+PROBE_CHROOT_SCRIPT = r"""root=$("$1" image mount "$2") || exit 1
+chroot "$root" /bin/sh -c "$4" probe "$3"
+rc=$?
+"$1" image unmount "$2" >/dev/null
+exit $rc
+"""
+
 
 class BuildInputError(ValueError):
     """A module input that cannot work; the text is one line."""
@@ -157,7 +165,7 @@ class BuildError(Exception):
         self.log_path = log_path
 
 
-def probe_base_image(runner, runtime_bin, image, python_path="/usr/bin/python3", timeout=600):
+def probe_base_image(runner, runtime_bin, image, python_path="/usr/bin/python3", timeout=600, runtime="podman"):
     """Look inside ``image`` (already local): package managers and whether Python has pip.
 
     Returns ``{'package_managers': [...], 'pip': bool, 'python': bool}``; raises CommandError
@@ -165,7 +173,17 @@ def probe_base_image(runner, runtime_bin, image, python_path="/usr/bin/python3",
     """
     argv = [runtime_bin, "run", "--rm", "--network=none", "--user=0", "--entrypoint", "/bin/sh", image,
             "-c", PROBE_SCRIPT, "probe", python_path]
-    _rc, out, _err = runner.run(argv, timeout=timeout)
+    try:
+        _rc, out, _err = runner.run(argv, timeout=timeout)
+    except CommandError:
+        if runtime != "podman":
+            raise
+        # Podman in a container that may not start containers (an AWX job: no CAP_SYS_ADMIN, /proc
+        # masked, so the OCI runtime cannot mount proc): read the image's file system in podman's
+        # user namespace instead, as the chroot-isolated build steps do.
+        fallback = [runtime_bin, "unshare", "/bin/sh", "-c", PROBE_CHROOT_SCRIPT, "probe", runtime_bin, image,
+                    python_path, PROBE_SCRIPT]
+        _rc, out, _err = runner.run(fallback, timeout=timeout)
     found = {"package_managers": [], "pip": False, "python": False}
     for line in out.splitlines():
         key, _sep, value = line.strip().partition("=")
@@ -726,6 +744,8 @@ class EEBuild(object):
         if check_mode:
             return False
         argv = [self.runtime_bin, "pull", "--quiet"]
+        if self.runtime == "podman" and not self.params["tls_verify"]:
+            argv.append("--tls-verify=false")
         env = None
         if base_auth:
             if self.runtime == "docker":
@@ -766,7 +786,8 @@ class EEBuild(object):
                     python_path = (((resolved.derived.get("dependencies") or {}).get("python_interpreter") or {})
                                    .get("python_path") or "/usr/bin/python3")
                     try:
-                        probe = probe_base_image(self.runner, self.runtime_bin, base_ref, python_path)
+                        probe = probe_base_image(self.runner, self.runtime_bin, base_ref, python_path,
+                                                 runtime=self.runtime)
                     except CommandError as exc:
                         raise BuildError("Failed to inspect base image '%s': %s. Check that it is a Linux image "
                                          "with /bin/sh" % (base_ref, exc.summary()), exc.tail())
