@@ -105,3 +105,4 @@ def collection_tarballs(tmp_path_factory):
 
 
 from tests.awx_standin.fixtures import awx_standin, awx_standin_process, awx_standin_server  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+from tests.integration.builder_fixtures import builder_image  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
