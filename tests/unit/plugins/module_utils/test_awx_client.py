@@ -9,6 +9,9 @@ __metaclass__ = type
 
 import base64
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -342,3 +345,22 @@ def test_a_web_page_instead_of_the_api_is_an_error():
     with pytest.raises(AwxError) as error:
         client.get("execution_environments/")
     assert "with a 200 that is not JSON (<html>login</html>)" in error.value.cause
+
+
+def test_awxkit_is_imported_without_its_package_init():
+    """A module run imports awxkit's client and config only, not all of awxkit (page models, CLI,
+    websockets: about a second per task); a later full import of a submodule still works."""
+    code = "\n".join([
+        "import sys",
+        "from ansible_collections.eeforge.builder.plugins.module_utils import _awx_client as c",
+        "assert c.HAS_AWXKIT, c.AWXKIT_IMPORT_ERROR",
+        "assert c.Connection.__module__ == 'awxkit.api.client', c.Connection",
+        "loaded = sorted(name for name in sys.modules if name.startswith('awxkit'))",
+        "assert 'awxkit.api.pages' not in loaded and 'awxkit.awx' not in loaded and 'awxkit.ws' not in loaded, loaded",
+        "import awxkit.api.pages",
+        "print('ok', awxkit.api.pages.Page.__name__)",
+    ])
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok Page"
