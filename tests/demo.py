@@ -145,7 +145,7 @@ def build_builder_image(ref, base_image, tarballs, workdir, push=False, tls_veri
         ],
     }
     dummy, events = run_playbook(BUILDER_PLAYBOOK, extravars, workdir, "build-builder-ee")
-    result = (task_results(events, "Build ") or [{}])[-1]
+    result = ([res for res in task_results(events, "") if "definition_digest" in res] or [{}])[-1]
     facts = image_facts(ref, base_image)
     facts.update({
         "built": bool(result.get("built")),
