@@ -10,6 +10,7 @@ tests run in file order and share the module-scoped project and image.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -447,6 +448,45 @@ def test_galaxy_token_and_password_never_left_behind(project, auth_registry, tmp
     assert leftovers(scratch / "tmp") == [] and leftovers(scratch / "ansible-remote") == []
     for secret in (PLANTED_TOKEN, auth_registry.password):
         assert files_containing(secret, scratch, str(context), project.logs, username=auth_registry.username)[0] == []
+
+
+@pytest.mark.slow
+def test_base_image_from_a_registry_that_needs_a_login(project, auth_registry, tmp_path):
+    """base_registry_username/password: ee_build logs in to pull the base image (ee_utilities#118);
+    a wrong password is an unauthorized pull; neither password is left anywhere."""
+    base_dest = "%s/eeforge-t4/base:1" % auth_registry.location
+    auth = tmp_path / "push-auth.json"
+    token = base64.b64encode(("%s:%s" % (auth_registry.username, auth_registry.password)).encode()).decode()
+    auth.write_text(json.dumps({"auths": {auth_registry.location: {"auth": token}}}))
+    podman(["push", "--quiet", "--tls-verify=false", "--authfile", str(auth), project.base_image, "docker://" + base_dest])
+    auth.unlink()
+    image = PREFIX + "basereg:1"
+    args = {"definition": _minimal(base_dest, dependencies=_pinned()), "project_dir": project.root, "tags": [image],
+            "build_log_dir": project.logs, "tls_verify": False, "base_registry_username": auth_registry.username}
+    try:
+        wrong = "wrong-" + auth_registry.password
+        scratch = tmp_path / "scratch-wrong"
+        result, output = run_ee_build(dict(args, base_registry_password=wrong), verbosity=3, env=scratch_env(scratch))
+        msg = one_line_failure(result, "Failed to pull base image '%s'" % base_dest)
+        assert "unauthorized" in msg.lower(), msg
+        assert wrong not in output and wrong not in json.dumps(result)
+        assert files_containing(wrong, scratch, username=auth_registry.username)[0] == []
+
+        scratch = tmp_path / "scratch"
+        result, output = run_ee_build(dict(args, base_registry_password=auth_registry.password), verbosity=3,
+                                      env=scratch_env(scratch))
+        assert result.get("changed") is True and result["built"] is True, output
+        assert run_in(image, "ansible", "--version").startswith("ansible [core 2.19.14]")
+        assert auth_registry.password not in output and auth_registry.password not in json.dumps(result)
+        with open(result["build_log"], encoding="utf-8") as handle:
+            assert auth_registry.password not in handle.read()
+        assert leftovers(scratch / "tmp") == [] and leftovers(scratch / "ansible-remote") == []
+        assert files_containing(auth_registry.password, scratch, project.root, project.logs,
+                                username=auth_registry.username)[0] == []
+        history = podman(["history", "--no-trunc", "--format", "{{.CreatedBy}}", image]).stdout
+        assert auth_registry.password not in history
+    finally:
+        podman(["rmi", "-f", image, base_dest], check=False)
 
 
 # ----------------------------------------------------------------------------------------------
