@@ -161,6 +161,11 @@ def test_per_item_base_image_is_honoured(role, first_run):
 
 
 def test_hub_token_is_in_no_layer(role, first_run):
+    # ee_ah_host / ee_ah_token (3.x names) reached the build as ee_build's galaxy server and secret token.
+    [build] = tasks_named(first_run[0], "Build " + role["ref"])
+    args = build["invocation"]["module_args"]
+    assert args["galaxy_server_url"] == "https://hub.example.invalid/api/galaxy/content/published/"
+    assert args["galaxy_token"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
     history = podman(["history", "--no-trunc", "--format", "{{.CreatedBy}} {{.Comment}}", role["ref"]]).stdout
     assert "ansible-core" in history  # the history is the real one
     assert HUB_TOKEN not in history
