@@ -100,6 +100,19 @@ def filesystem_type(path, mountinfo_text):
     return fstype
 
 
+def mount_points_below(path, mountinfo_text):
+    """Mount points at or below ``path`` in /proc/self/mountinfo text."""
+    path = os.path.abspath(path).rstrip("/")
+    points = []
+    for line in (mountinfo_text or "").splitlines():
+        head = line.split(" - ", 1)[0].split()
+        if len(head) >= 5:
+            point = head[4].replace("\\040", " ")
+            if point == path or point.startswith(path + "/"):
+                points.append(point)
+    return points
+
+
 def existing_store_dir(path):
     """``path`` or its nearest existing parent (the store may not exist yet)."""
     while path and not os.path.exists(path) and os.path.dirname(path) != path:
@@ -375,7 +388,19 @@ class Preflight(object):
             self._remove_store(work, env)
 
     def _remove_store(self, work, env):
-        """Remove a probe store; files owned by mapped ids may need the user namespace."""
+        """Remove a probe store; files owned by mapped ids may need the user namespace.
+
+        Rootful podman bind-mounts the overlay home of a store onto itself: unmount what is
+        mounted below the store first (deepest first), or it cannot be removed.
+        """
+        mountinfo = read_text(os.path.join(self.proc_root, "self/mountinfo"), "")
+        for point in sorted(mount_points_below(work, mountinfo), reverse=True):
+            umount = self.runner.get_bin("umount")
+            if umount:
+                try:
+                    self.runner.run([umount, point], timeout=60)
+                except CommandError:
+                    pass
         shutil.rmtree(work, ignore_errors=True)
         if os.path.exists(work) and env:
             try:

@@ -25,6 +25,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._preflight import 
     filesystem_type,
     first_error_line,
     has_capability,
+    mount_points_below,
     mapped_ids,
     parse_id_map,
     probe_tarball,
@@ -55,6 +56,9 @@ class FakeRunner(object):
         self.outcomes = outcomes  # driver -> None (works) or stderr text
         self.mount_program_fallback = mount_program_fallback
         self.calls = []
+
+    def get_bin(self, name):
+        return "/usr/bin/" + name
 
     def run(self, argv, environ_update=None, timeout=None, **kwargs):
         conf = (environ_update or {}).get("CONTAINERS_STORAGE_CONF")
@@ -302,6 +306,15 @@ def test_filesystem_type():
     assert filesystem_type("/var/lib/containers-other/x", mountinfo) == "tmpfs"
     assert filesystem_type("/srv", mountinfo) == "ext4"
     assert filesystem_type("/srv", "") is None
+
+
+def test_mount_points_below():
+    mountinfo = ("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+                 "50 22 8:1 /x /var/lib/containers/eeforge-preflight-a/root/overlay rw - ext4 /dev/sda1 rw\n"
+                 "51 22 0:9 / /var/lib/containers/eeforge-preflight-ab rw - tmpfs tmpfs rw\n")
+    assert mount_points_below("/var/lib/containers/eeforge-preflight-a", mountinfo) == [
+        "/var/lib/containers/eeforge-preflight-a/root/overlay"]
+    assert mount_points_below("/srv", mountinfo) == []
 
 
 def test_uses_mount_program(tmp_path):
