@@ -220,6 +220,17 @@ def test_dir_clean_never_deletes_the_user_dir(role, first_run):
         assert handle.read() == "the user's own file\n"
 
 
+def test_without_verify_one_call_builds_and_pushes(role, first_run):
+    doc, rc, output = run_playbook(PLAYBOOK, role["variables"](ee_verify=False), timeout=900)
+    assert rc == 0, output
+    assert stats(doc)["changed"] == 0, output
+    assert tasks_named(doc, "Check whether the registry copy")[0].get("skipped") is True
+    assert tasks_named(doc, "Verify before")[0].get("skipped") is True
+    [build] = tasks_named(doc, "Build " + role["ref"])
+    assert build["invocation"]["module_args"]["push"] is True and build["up_to_date"] is True
+    assert build["digest"] == role["registry"].manifest_digest(PREFIX + "/ee-small", "1")
+
+
 @pytest.mark.parametrize("name, value", [("ee_squash", "everything"), ("ee_builder_squash", "everything")])
 def test_invalid_squash_is_rejected(role, name, value):
     doc, rc, output = run_playbook(PLAYBOOK, role["variables"](**{name: value}), timeout=300)
