@@ -11,7 +11,10 @@ One run, both on the harness's Debian base image:
 Prints layers above the base, size (total and above the base), build time, and the size ratio
 ours / straightforward (target: <= 0.7; layers above the base: <= 2).
 
-Usage: bench/builder_image [--keep]   (runs this file with the .venv Python; --keep keeps the
+With --cold it also builds the builder EE once more under another tag without podman's layer cache
+(``builder_ee_no_cache``) and prints that time: the cold build time of a first mover.
+
+Usage: bench/builder_image [--keep] [--cold]   (runs this file with the .venv Python; --keep keeps the
 straightforward image, tagged localhost/eeforge-bench-straight-builder:1)
 """
 
@@ -37,6 +40,7 @@ from tests.harness.collections import (  # noqa: E402  pylint: disable=wrong-imp
 from tests.harness.podman_env import write_podman_config  # noqa: E402  pylint: disable=wrong-import-position
 
 STRAIGHT_TAG = "localhost/eeforge-bench-straight-builder:1"
+COLD_TAG = "localhost/eeforge-bench-builder:cold"
 
 # The same packages, Python distributions, collections and set-up as execution-environment.yaml.
 STRAIGHTFORWARD = """\
@@ -79,6 +83,7 @@ def build_straightforward(base, tarballs, workdir):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the straightforward image")
+    parser.add_argument("--cold", action="store_true", help="also time a build without the layer cache")
     args = parser.parse_args(argv)
     workdir = tempfile.mkdtemp(prefix="eeforge-bench-builder-")
     try:
@@ -105,10 +110,16 @@ def main(argv=None):
         print("size ratio ours/straightforward: %.2f (target <= 0.70); above the base only: %.2f"
               % (ours["size"] / straight["size"], ours["size_above_base"] / straight["size_above_base"]))
         print("layers above the base: %s (target <= 2)" % ours["layers_above_base"])
+        if args.cold:
+            cold = build_builder_image(COLD_TAG, base, tarballs, workdir, no_cache=True)
+            print("cold build (no layer cache) %s: %.0fs (podman build %.0fs), %s layers above the base, %s"
+                  % (COLD_TAG, cold["seconds"], cold["build_duration"] or 0, cold["layers_above_base"],
+                     mb(cold["size"])))
         return 0
     finally:
         if not args.keep:
             subprocess.run(["podman", "rmi", "--force", STRAIGHT_TAG], capture_output=True, check=False)
+        subprocess.run(["podman", "rmi", "--force", COLD_TAG], capture_output=True, check=False)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

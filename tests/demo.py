@@ -125,7 +125,7 @@ def run_playbook(playbook, extravars, workdir, name, envvars=None):
     return runner, events
 
 
-def build_builder_image(ref, base_image, tarballs, workdir, push=False, tls_verify=True):
+def build_builder_image(ref, base_image, tarballs, workdir, push=False, tls_verify=True, no_cache=False):
     """The first mover: playbooks/build_builder_ee.yml builds the builder EE ``ref`` on ``base_image``.
 
     ``tarballs`` maps eeforge.builder and containers.podman to local tarballs (Galaxy is out of
@@ -139,6 +139,7 @@ def build_builder_image(ref, base_image, tarballs, workdir, push=False, tls_veri
         "builder_ee_base_image": base_image,
         "builder_ee_push": push,
         "builder_ee_tls_verify": tls_verify,
+        "builder_ee_no_cache": no_cache,
         "builder_ee_collections": [
             {"name": tarballs["eeforge.builder"], "type": "file"},
             {"name": tarballs["containers.podman"], "type": "file"},

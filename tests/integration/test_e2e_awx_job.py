@@ -120,8 +120,8 @@ def test_registry_unreachable_without_host_loopback(job_env):
     default = podman(*(argv + ["--network", AWX_NETWORK, job_env.builder_ref, "inspect", "--tls-verify=false",
                                "--retry-times=0", base]), check=False)
     assert default.returncode != 0 and HOST_FROM_JOB in default.stderr, default.stderr
-    allowed = podman(*(argv + awx_container_options()[1:] + [job_env.builder_ref, "inspect", "--tls-verify=false",
-                                                              base]))
+    allowed = podman(*(argv + awx_container_options()[1:]
+                       + [job_env.builder_ref, "inspect", "--tls-verify=false", base]))
     assert json.loads(allowed.stdout)["Digest"].startswith("sha256:")
 
 
