@@ -514,15 +514,26 @@ class EEBuild(object):
     decided by anyone else) or raises one of the collection's exceptions."""
 
     def __init__(self, module, builder_version, builder_schema, builder_bin):
+        """``builder_schema``: ansible-builder's v3 schema, or a function returning it (called only
+        when the definition has to be validated against it)."""
         self.module = module
         self.params = module.params
         self.runner = module.runner
         self.builder_version = builder_version
         self.builder_schema = builder_schema
+        self.schema_checked = False
         self.builder_bin = builder_bin
         self.runtime = self.params["container_runtime"]
         self.runtime_bin = None
         self.warnings = []
+
+    def check_schema(self, definition, def_name):
+        """Validate ``definition`` against ansible-builder's schema (and our rules), once."""
+        if self.schema_checked:
+            return
+        schema = self.builder_schema() if callable(self.builder_schema) else self.builder_schema
+        validate_definition(definition, def_name, schema=schema)
+        self.schema_checked = True
 
     # -- inputs -------------------------------------------------------------------------------
     def parse_tags(self):
@@ -635,14 +646,24 @@ class EEBuild(object):
         labels = self.check_labels()
         ca_files = self.check_ca_files()
         definition, base_dir, def_name = self.load_definition()
-        validate_definition(definition, def_name, schema=self.builder_schema)
-        resolved = resolve_definition(definition, base_dir, def_name)
-        base_ref = resolved.base_image
+        # ansible-builder's schema is checked only when something will be done with the definition:
+        # an image labelled with this definition's digest was built from it after it passed the same
+        # check (the digest covers the ansible-builder version). Any earlier error waits for it, so a
+        # definition that breaks the schema still fails with the schema's message first.
         try:
-            split_ref(base_ref, require_tag=False)
-        except ImageRefError as exc:
-            raise DefinitionError("Failed to validate execution environment definition '%s': "
-                                  "images.base_image.name: %s" % (def_name, exc))
+            validate_definition(definition, def_name)
+            resolved = resolve_definition(definition, base_dir, def_name)
+            base_ref = resolved.base_image
+            try:
+                split_ref(base_ref, require_tag=False)
+            except ImageRefError as exc:
+                raise DefinitionError("Failed to validate execution environment definition '%s': "
+                                      "images.base_image.name: %s" % (def_name, exc))
+        except Exception:
+            self.check_schema(definition, def_name)
+            raise
+        if not self.runner.get_bin(self.runtime):
+            self.check_schema(definition, def_name)
         self.runtime_bin = self.module.runtime_bin()
 
         extra = {
@@ -678,6 +699,8 @@ class EEBuild(object):
         local = dict((str(r), local_image(self.runner, self.runtime_bin, str(r))) for r in refs)
         primary_local = local[str(primary)]
         local_ok = bool(primary_local) and primary_local["labels"].get(DIGEST_LABEL) == digest
+        if not local_ok or params["force"] or self.module.check_mode:
+            self.check_schema(definition, def_name)
         push_refs = [r for r in refs if r.registry != "localhost"] if params["push"] else []
         if params["push"] and not push_refs:
             raise BuildInputError("Failed to push image '%s': every tag is local ('localhost/...'). Add a tag with a "

@@ -327,22 +327,30 @@ from ansible_collections.eeforge.builder.plugins.module_utils._definition import
 from ansible_collections.eeforge.builder.plugins.module_utils._registry import RegistryError
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 
-# ansible_builder.exceptions sets sys.tracebacklimit = 0 when imported; keep the interpreter's setting.
-_SAVED_TRACEBACKLIMIT = getattr(sys, "tracebacklimit", None)
 try:
-    from ansible_builder import ee_schema as builder_schema
     from importlib.metadata import version as _dist_version
+    from importlib.util import find_spec
     BUILDER_VERSION = _dist_version("ansible-builder")
-    HAS_BUILDER = True
-except ImportError:
-    builder_schema = None
+    HAS_BUILDER = find_spec("ansible_builder") is not None
+except ImportError:  # importlib.metadata.PackageNotFoundError is an ImportError
     BUILDER_VERSION = None
     HAS_BUILDER = False
-if _SAVED_TRACEBACKLIMIT is None:
-    if hasattr(sys, "tracebacklimit"):
-        del sys.tracebacklimit
-else:
-    sys.tracebacklimit = _SAVED_TRACEBACKLIMIT
+
+
+def builder_schema():
+    """ansible-builder's v3 JSON schema, imported when a definition must be validated (not on a
+    no-op: importing it brings in jsonschema, about half of a no-op run's own time)."""
+    # ansible_builder.exceptions sets sys.tracebacklimit = 0 when imported; keep the interpreter's setting.
+    saved = getattr(sys, "tracebacklimit", None)
+    try:
+        from ansible_builder import ee_schema  # pylint: disable=import-outside-toplevel
+    finally:
+        if saved is None:
+            if hasattr(sys, "tracebacklimit"):
+                del sys.tracebacklimit
+        else:
+            sys.tracebacklimit = saved
+    return ee_schema.schema_v3
 
 
 def argument_spec():
@@ -402,7 +410,7 @@ def main():
     if module.params["push_retries"] < 0 or module.params["timeout"] <= 0:
         module.fail_json(msg="Failed to build image: push_retries must be >= 0 and timeout > 0. Fix the option.")
 
-    run = EEBuild(module, BUILDER_VERSION, builder_schema.schema_v3, builder_bin(module))
+    run = EEBuild(module, BUILDER_VERSION, builder_schema, builder_bin(module))
     try:
         changed, result = run.run()
     except (BuildInputError, BuildError, DefinitionError, RegistryError, CommandError) as exc:

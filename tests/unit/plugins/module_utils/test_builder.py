@@ -6,6 +6,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 import subprocess
 
@@ -190,3 +191,99 @@ def test_probe_parsing(text, expected):
     runner = Runner()
     assert builder.probe_base_image(runner, "/usr/bin/podman", "img:1") == expected
     assert runner.argv[:6] == ["/usr/bin/podman", "run", "--rm", "--network=none", "--user=0", "--entrypoint"]
+
+
+# -- when ansible-builder's schema is checked ---------------------------------------------------
+
+class _Runner(object):
+    """``podman image inspect`` answers from ``images`` (ref -> labels); nothing else may run."""
+
+    def __init__(self, images):
+        self.images = images
+        self.calls = []
+
+    def get_bin(self, name):
+        return "/usr/bin/" + name
+
+    def run(self, argv, check=True, **kwargs):  # pylint: disable=unused-argument
+        self.calls.append(argv)
+        assert argv[1:4] == ["image", "inspect", "--format"], argv
+        labels = self.images.get(argv[-1])
+        if labels is None:
+            return 125, "", "Error: no such image"
+        return 0, json.dumps({"Id": "sha256:" + "1" * 64, "Labels": labels}), ""
+
+
+class _Module(object):
+    def __init__(self, params, images, check_mode=False):
+        self.params = dict(dict(tags=["localhost/ee:1"], build_args={}, extra_build_cli_args=[], labels={},
+                                ca_certificates=[], squash="off", force=False, push=False, container_runtime="podman",
+                                galaxy_server_url=None, pip_index_url=None, pip_extra_index_url=None,
+                                definition_file=None, project_dir=None, definition=None), **params)
+        self.runner = _Runner(images)
+        self.check_mode = check_mode
+
+    def runtime_bin(self):
+        return "/usr/bin/podman"
+
+
+class _Schema(object):
+    """Stands for ansible-builder's schema loader: counts calls; the schema forbids unknown top keys."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        return {"type": "object", "additionalProperties": False,
+                "properties": dict((key, {}) for key in ("version", "images", "dependencies", "options",
+                                                         "additional_build_files", "additional_build_steps",
+                                                         "build_arg_defaults"))}
+
+
+def _run(definition, images, check_mode=False, force=False):
+    schema = _Schema()
+    module = _Module({"definition": definition, "force": force}, images, check_mode=check_mode)
+    run = builder.EEBuild(module, "3.2.0", schema, "/usr/bin/ansible-builder")
+    run.build = lambda result, *args: result.update(built="(not here)")  # no ansible-builder, no podman build
+    return run, schema
+
+
+def test_up_to_date_image_needs_no_schema():
+    definition = {"version": 3, "images": {"base_image": {"name": "localhost/base:1"}}}
+    # first a check-mode run against an empty store: validates, and tells the digest
+    run, schema = _run(definition, {})
+    changed, result = run.run()
+    assert changed is True and result["actions"] == ["build"] and schema.calls == 1
+    from ansible_collections.eeforge.builder.plugins.module_utils._definition import (  # pylint: disable=import-outside-toplevel
+        definition_digest,
+        resolve_definition,
+    )
+    digest = definition_digest(resolve_definition(definition, None), {}, "3.2.0", {
+        "labels": {}, "squash": "off", "extra_build_cli_args": [], "ca_certificates": [], "galaxy_server_url": "",
+        "pip_index_url": "", "pip_extra_index_url": "", "runtime": "podman"})
+    run, schema = _run(definition, {"localhost/ee:1": {builder.DIGEST_LABEL: digest}})
+    changed, result = run.run()
+    assert (changed, result["up_to_date"], result["definition_digest"]) == (False, True, digest)
+    assert schema.calls == 0
+    # the same, forced or in check mode: validated
+    for kwargs in ({"force": True}, {"check_mode": True}):
+        run, schema = _run(definition, {"localhost/ee:1": {builder.DIGEST_LABEL: digest}}, **kwargs)
+        run.run()
+        assert schema.calls == 1, kwargs
+
+
+def test_schema_error_still_comes_first():
+    # an unknown key AND a missing requirements file: the schema's message, as when it was checked first
+    definition = {"version": 3, "images": {"base_image": {"name": "localhost/base:1"}},
+                  "dependancies": {}, "dependencies": {"python": "/nonexistent/requirements.txt"}}
+    run, schema = _run(definition, {})
+    with pytest.raises(builder.DefinitionError) as error:
+        run.run()
+    assert "'dependancies' was unexpected" in str(error.value)
+    assert schema.calls == 1
+    # no base image name and an unknown key: the schema's message too
+    run, schema = _run({"version": 3, "dependancies": {}}, {})
+    with pytest.raises(builder.DefinitionError) as error:
+        run.run()
+    assert "'dependancies' was unexpected" in str(error.value)
