@@ -161,9 +161,10 @@ def main():
             json.dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
                 {"name": "ee_build", "eeforge.builder.ee_build": json.loads(args)},
                 {"name": "ansible-builder", "ansible.builtin.command": {"argv": builder}, "changed_when": True},
+                {"name": "no-op module", "ansible.builtin.ping": {}},
             ]}], handle)
         play_env = dict(env, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
-        task_noop, task_build = [], []
+        task_noop, task_build, task_ping = [], [], []
         for _round in range(opts.repeat):
             out = timed([os.path.join(VENV_BIN, "ansible-playbook"), "-c", "local", "-i", "localhost,",
                          "-e", "ansible_python_interpreter=%s" % sys.executable, playbook], play_env)[1]
@@ -172,8 +173,10 @@ def main():
                 raise SystemExit("ee_build was not a no-op in the playbook:\n" + out[-2000:])
             task_noop.append(_task_seconds(tasks[0]))
             task_build.append(_task_seconds(tasks[1]))
-        print("in one playbook, per task, median of %d: ee_build no-op %.2f s, ansible-builder build %.2f s"
-              % (opts.repeat, statistics.median(task_noop), statistics.median(task_build)))
+            task_ping.append(_task_seconds(tasks[2]))
+        print("in one playbook, per task, median of %d: ee_build no-op %.2f s, ansible-builder build %.2f s, "
+              "ansible.builtin.ping %.2f s (what any module task costs)"
+              % (opts.repeat, statistics.median(task_noop), statistics.median(task_build), statistics.median(task_ping)))
         print("no-op / ansible-builder build ratio per task: %.3f (target <= 0.1)"
               % (statistics.median(task_noop) / statistics.median(task_build)))
     finally:
