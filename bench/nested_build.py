@@ -6,7 +6,8 @@
 One run, on one machine:
 
 1. a local registry (tests/harness) holding the harness base image;
-2. host cold: eeforge.builder.ee_build on this host with ``no_cache`` (base image already local);
+2. host cold: eeforge.builder.ee_build on this host in an empty private store (the base image
+   already local, through the shared store as an additional image store);
 3. host warm: the same build again, the layer cache of step 2 in place;
 4. nested cold: a fresh job container (``podman run --user=root --network slirp4netns``, AWX's
    defaults, plus ``allow_host_loopback=true`` to reach the registry on this host's loopback), its
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,6 +77,13 @@ PLAYBOOK = """\
         extra_build_cli_args: "{{ bench_extra_args }}"
       environment: "{{ preflight.environment | default({}) }}"
       register: build
+
+    - name: Keep the build log
+      ansible.builtin.copy:
+        src: "{{ build.build_log }}"
+        dest: "{{ bench_dir }}/log-{{ bench_run }}.txt"
+        remote_src: true
+        mode: "0644"
 
     - name: Hand the result to the bench
       ansible.builtin.copy:
@@ -132,10 +141,20 @@ class Bench:
             data = json.load(handle)
         build = data["build"]
         preflight = data.get("preflight") or {}
+        steps = cached = remote = 0
+        log = os.path.join(self.workdir, "log-%s.txt" % name)
+        if os.path.exists(log):
+            with open(log, encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    steps += bool(re.match(r"^(\[\d+/\d+\] )?STEP \d+/\d+: (?!FROM)", line))
+                    cached += line.startswith("--> Using cache")
+                    remote += line.startswith("--> Cache pulled from remote")
         self.figures[name] = {"duration": build["duration"], "build": build.get("build_duration"), "wall": wall,
-                              "driver": preflight.get("storage_driver", "overlay (host)")}
-        print("  %s: ee_build %.1f s (podman build %.1f s), job wall %.1f s, driver %s" % (
-            name, build["duration"], build.get("build_duration") or 0, wall, self.figures[name]["driver"]), flush=True)
+                              "driver": preflight.get("storage_driver", "overlay (host)"),
+                              "steps": steps, "cached": cached, "remote": remote}
+        print("  %s: ee_build %.1f s (podman build %.1f s), job wall %.1f s, driver %s, %d of %d steps from cache "
+              "(%d pulled from the registry cache)" % (name, build["duration"], build.get("build_duration") or 0, wall,
+                                                       self.figures[name]["driver"], cached, steps, remote), flush=True)
         return data
 
     def host_storage_conf(self):
@@ -151,8 +170,8 @@ class Bench:
                          % (self.workdir, self.workdir))
         return path
 
-    def host(self, name, no_cache):
-        vars_file = self.write_vars(name, self.extravars(name, "127.0.0.1", False, no_cache=no_cache))
+    def host(self, name):
+        vars_file = self.write_vars(name, self.extravars(name, "127.0.0.1", False))
         env = dict(os.environ, CONTAINERS_STORAGE_CONF=self.host_storage_conf())
         started = time.time()
         proc = run(["ansible-playbook", "-i", "localhost,", "-c", "local", os.path.join(self.workdir, "job.yml"),
@@ -235,15 +254,15 @@ def main(argv=None):
         cache_repo = "%s:%d/eef-pf/bench-cache" % (HOST_FROM_JOB, registry.port)
 
         steps = [
-            ("host-cold", lambda: bench.host("host-cold", no_cache=True)),
-            ("host-warm", lambda: bench.host("host-warm", no_cache=False)),
+            # the host store is private and empty at first: cold without --no-cache, like a new job
+            ("host-cold", lambda: bench.host("host-cold")),
+            ("host-warm", lambda: bench.host("host-warm")),
             ("nested-cold", lambda: bench.nested("nested-cold", host_store=True)),
             ("nested-warm-hostpath", lambda: bench.nested("nested-warm-hostpath", host_store=True)),
-            ("nested-cold-cache-to", lambda: bench.nested("nested-cold-cache-to",
-                                                          extra_args=["--cache-to", cache_repo], insecure_conf=True)),
-            ("nested-warm-registry", lambda: bench.nested("nested-warm-registry",
-                                                          extra_args=["--cache-from", cache_repo],
-                                                          insecure_conf=True)),
+            ("nested-cold-cache-to", lambda: bench.nested(
+                "nested-cold-cache-to", extra_args=["--cache-to", cache_repo], insecure_conf=True)),
+            ("nested-warm-registry", lambda: bench.nested(
+                "nested-warm-registry", extra_args=["--cache-from", cache_repo], insecure_conf=True)),
         ]
         for name, step in steps:
             print("running %s ..." % name, flush=True)
@@ -251,18 +270,21 @@ def main(argv=None):
         fig = bench.figures
         print("")
         print("bench/nested_build: the same EE (Debian base + containers.podman + jmespath), one run")
-        print("  %-22s %-16s %10s %10s %10s" % ("run", "driver", "ee_build s", "build s", "job wall s"))
+        header = ("run", "driver", "ee_build s", "build s", "job wall s", "cached")
+        print("  %-22s %-16s %10s %10s %10s %8s" % header)
         for name, values in fig.items():
-            print("  %-22s %-16s %10.1f %10.1f %10.1f" % (name, values["driver"], values["duration"],
-                                                         values["build"] or 0, values["wall"]))
+            row = (name, values["driver"], values["duration"], values["build"] or 0, values["wall"],
+                   values["cached"], values["steps"])
+            print("  %-22s %-16s %10.1f %10.1f %10.1f %5d/%-3d" % row)
         hc, hw = fig["host-cold"]["duration"], fig["host-warm"]["duration"]
+        nc = fig["nested-cold"]["duration"]
         print("")
         print("ratios nested / host (ee_build duration; target <= 1.10x):")
-        print("  cold                       %s  (%.1f s / %.1f s)" % (ratio(fig["nested-cold"]["duration"], hc),
-                                                                       fig["nested-cold"]["duration"], hc))
+        print("  cold                       %s  (%.1f s / %.1f s)" % (ratio(nc, hc), nc, hc))
         for name in ("nested-warm-hostpath", "nested-warm-registry"):
-            print("  warm (%-20s) %s  (%.1f s / %.1f s)" % (name.replace("nested-warm-", "") + " cache",
-                                                           ratio(fig[name]["duration"], hw), fig[name]["duration"], hw))
+            label = name.replace("nested-warm-", "") + " cache"
+            warm = fig[name]["duration"]
+            print("  warm (%-20s) %s  (%.1f s / %.1f s)" % (label, ratio(warm, hw), warm, hw))
         print("  cold + --cache-to          %s  (%.1f s / %.1f s)" % (
             ratio(fig["nested-cold-cache-to"]["duration"], hc), fig["nested-cold-cache-to"]["duration"], hc))
         print("ratios with the job's wall time (container start, ansible, preflight probes):")

@@ -17,7 +17,7 @@ description:
     works with the privileges the job was given.
   - Probes instead of guessing. It first creates a user namespace (C(unshare(CLONE_NEWUSER)) in a child
     process), which podman needs inside an AWX job. Then each candidate of O(storage_drivers) is tried for real in a private,
-    temporary store next to the real one (same filesystem): a C(podman import) of a tiny layer with a file
+    temporary store next to the real one (same filesystem), first a C(podman import) of a tiny layer with a file
     owned by uid 1000 (this needs a user namespace that maps 65536 ids), then a C(podman build) with one
     C(COPY) on top of it (this mounts the layer with the driver and commits a new one). The first driver
     that works is chosen.
@@ -219,7 +219,7 @@ def current_store_paths():
     """(graphroot, runroot) podman uses here, read from its storage.conf or its defaults."""
     candidates = [os.environ.get("CONTAINERS_STORAGE_CONF")]
     if os.geteuid() != 0:
-        config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+        config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.environ.get("HOME", "/"), ".config")
         candidates.append(os.path.join(config_home, "containers/storage.conf"))
     candidates += ["/etc/containers/storage.conf", "/usr/share/containers/storage.conf"]
     for path in candidates:
@@ -228,7 +228,7 @@ def current_store_paths():
             return paths
     if os.geteuid() == 0:
         return "/var/lib/containers/storage", "/run/containers/storage"
-    data_home = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.environ.get("HOME", "/"), ".local/share")
     runtime = os.environ.get("XDG_RUNTIME_DIR") or "/tmp/containers-user-%d" % os.geteuid()
     return os.path.join(data_home, "containers/storage"), os.path.join(runtime, "containers")
 
