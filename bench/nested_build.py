@@ -6,8 +6,8 @@
 One run, on one machine:
 
 1. a local registry (tests/harness) holding the harness base image;
-2. host cold: eeforge.builder.ee_build on this host in an empty private store (the base image
-   already local, through the shared store as an additional image store);
+2. host cold: eeforge.builder.ee_build on this host in a private store that holds only the base
+   image (pulled before, not timed);
 3. host warm: the same build again, the layer cache of step 2 in place;
 4. nested cold: a fresh job container (``podman run --user=root --network slirp4netns``, AWX's
    defaults, plus ``allow_host_loopback=true`` to reach the registry on this host's loopback), its
@@ -158,16 +158,18 @@ class Bench:
         return data
 
     def host_storage_conf(self):
-        """A private store for the host builds (removed at the end, nothing left in the shared one).
-
-        The shared store is an additional (read-only) image store, so the base image is there
-        without a pull, as on an execution node that has it.
-        """
+        """A private store for the host builds (removed at the end, nothing left in the shared one)."""
         path = os.path.join(self.workdir, "host-storage.conf")
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write('[storage]\ndriver = "overlay"\ngraphroot = "%s/host-graph"\nrunroot = "%s/host-run"\n'
-                         '[storage.options]\nadditionalimagestores = ["/var/lib/containers/storage"]\n'
-                         % (self.workdir, self.workdir))
+        if not os.path.exists(path):
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write('[storage]\ndriver = "overlay"\ngraphroot = "%s/host-graph"\nrunroot = "%s/host-run"\n'
+                             % (self.workdir, self.workdir))
+            # The base image is local before the host's cold build (not timed), as on a workstation
+            # that has it; the shared store is not used, its cached layers of other builds would make
+            # the "cold" build partly warm.
+            run(["podman", "pull", "--quiet", "--tls-verify=false",
+                 "127.0.0.1:%d/%s" % (self.registry.port, self.base_repo)],
+                env=dict(os.environ, CONTAINERS_STORAGE_CONF=path))
         return path
 
     def host(self, name):
