@@ -33,7 +33,7 @@ description:
   - When nothing can build (no podman, no user namespace, no usable storage), fails with one line naming the
     missing piece and the AWX setting that adds it.
 author:
-  - eeforge contributors
+  - eeforge contributors (@eeforge)
 extends_documentation_fragment:
   - eeforge.builder.attributes
 attributes:
