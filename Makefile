@@ -14,7 +14,7 @@ export ANSIBLE_NOCOLOR := 1
 # Everything the tests leave in a temp dir goes below this one, removed at the end.
 WORK := $(REPO)/.cache/work
 
-APT_PACKAGES := podman buildah fuse-overlayfs skopeo runc uidmap slirp4netns debootstrap docker-registry apache2-utils git
+APT_PACKAGES := podman buildah fuse-overlayfs skopeo runc uidmap slirp4netns debootstrap docker-registry apache2-utils git shellcheck
 MODULES = $(basename $(notdir $(wildcard plugins/modules/*.py)))
 
 .PHONY: setup collection-link sanity units integration lint galaxy docs changelog-lint test demo check-clean clean

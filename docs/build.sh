@@ -134,4 +134,4 @@ for module in "$repo"/plugins/modules/*.py; do
   done
 done
 [ "$missing" = 0 ]
-echo "docs built: $build/html/index.html ($(ls "$build"/html/*_module.html | wc -l) module pages)"
+echo "docs built: $build/html/index.html ($(find "$build/html" -maxdepth 1 -name "*_module.html" | wc -l) module pages)"
