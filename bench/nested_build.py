@@ -253,8 +253,7 @@ def main(argv=None):
     parser.add_argument("--builder-image", default=DEFAULT_BUILDER)
     parser.add_argument("--dev-mount", action="store_true")
     parser.add_argument("--with-base-store", action="store_true",
-                        help="also step 5 (fails with ee_build of this release: its base image probe cannot "
-                             "mount an image of a read-only store, 'layer not known')")
+                        help="also step 5: nested cold with the base image in a read-only additional image store")
     args = parser.parse_args(argv)
 
     workdir = tempfile.mkdtemp(prefix="eef-pf-bench-")

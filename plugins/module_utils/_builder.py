@@ -144,10 +144,25 @@ if [ -x "$1" ]; then echo "python=yes"; else echo "python=no"; fi
 """
 
 # $1 podman, $2 image, $3 python path, $4 PROBE_SCRIPT; run by ``podman unshare``.
-PROBE_CHROOT_SCRIPT = r"""root=$("$1" image mount "$2") || exit 1
+# Exits with PROBE_MOUNT_REFUSED when podman cannot mount the image itself.
+PROBE_MOUNT_REFUSED = 3
+PROBE_CHROOT_SCRIPT = r"""root=$("$1" image mount "$2") || exit 3
 chroot "$root" /bin/sh -c "$4" probe "$3"
 rc=$?
 "$1" image unmount "$2" >/dev/null
+exit $rc
+"""
+
+# Same arguments. ``podman image mount`` refuses an image of a read-only additional image store
+# (storage.conf ``additionalimagestores``: "layer not known", it would have to record the mount in
+# that store), but a container made from the image (never started) mounts its layers read-only
+# from there, as ``podman build`` does: the image is used as is, not pulled or copied.
+PROBE_CONTAINER_CHROOT_SCRIPT = r"""ctr=$("$1" create --pull=never --network=none --entrypoint /bin/sh "$2") || exit 1
+trap '"$1" rm --force "$ctr" >/dev/null 2>&1' EXIT
+root=$("$1" mount "$ctr") || exit 1
+chroot "$root" /bin/sh -c "$4" probe "$3"
+rc=$?
+"$1" unmount "$ctr" >/dev/null
 exit $rc
 """
 
@@ -183,7 +198,14 @@ def probe_base_image(runner, runtime_bin, image, python_path="/usr/bin/python3",
         # user namespace instead, as the chroot-isolated build steps do.
         fallback = [runtime_bin, "unshare", "/bin/sh", "-c", PROBE_CHROOT_SCRIPT, "probe", runtime_bin, image,
                     python_path, PROBE_SCRIPT]
-        _rc, out, _err = runner.run(fallback, timeout=timeout)
+        try:
+            _rc, out, _err = runner.run(fallback, timeout=timeout)
+        except CommandError as exc:
+            if exc.rc != PROBE_MOUNT_REFUSED:
+                raise
+            # An image of a read-only additional image store: mount a container made from it.
+            fallback = fallback[:4] + [PROBE_CONTAINER_CHROOT_SCRIPT] + fallback[5:]
+            _rc, out, _err = runner.run(fallback, timeout=timeout)
     found = {"package_managers": [], "pip": False, "python": False}
     for line in out.splitlines():
         key, _sep, value = line.strip().partition("=")

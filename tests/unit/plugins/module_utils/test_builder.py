@@ -193,6 +193,44 @@ def test_probe_parsing(text, expected):
     assert runner.argv[:6] == ["/usr/bin/podman", "run", "--rm", "--network=none", "--user=0", "--entrypoint"]
 
 
+def test_probe_mounts_a_container_when_the_image_store_is_read_only():
+    """No CAP_SYS_ADMIN (``podman run`` fails), and ``podman image mount`` refuses an image of a
+    read-only additional image store: the probe mounts a container made from it instead; no pull."""
+    class Runner(object):
+        def __init__(self, results):
+            self.results = list(results)
+            self.calls = []
+
+        def run(self, argv, timeout=None):
+            self.calls.append(argv)
+            rc, out, err = self.results.pop(0)
+            if rc:
+                raise builder.CommandError(argv, rc, out, err)
+            return rc, out, err
+
+    runner = Runner([(126, "", "Error: crun: mount proc: Operation not permitted"),
+                     (builder.PROBE_MOUNT_REFUSED, "", "Error: layer not known"),
+                     (0, PROBE_DEBIAN[0], "")])
+    assert builder.probe_base_image(runner, "/usr/bin/podman", "img:1") == PROBE_DEBIAN[1]
+    assert [c[1] for c in runner.calls] == ["run", "unshare", "unshare"]
+    assert runner.calls[1][4] == builder.PROBE_CHROOT_SCRIPT
+    assert runner.calls[2][4] == builder.PROBE_CONTAINER_CHROOT_SCRIPT
+    assert runner.calls[2][6:] == ["/usr/bin/podman", "img:1", "/usr/bin/python3", builder.PROBE_SCRIPT]
+    assert "create --pull=never" in builder.PROBE_CONTAINER_CHROOT_SCRIPT
+
+    # the image mounts: one chroot probe, as before
+    runner = Runner([(126, "", "Error: mount proc"), (0, PROBE_RPM[0], "")])
+    assert builder.probe_base_image(runner, "/usr/bin/podman", "img:1") == PROBE_RPM[1]
+    assert [c[4] for c in runner.calls[1:]] == [builder.PROBE_CHROOT_SCRIPT]
+
+    # any other failure of the chroot probe is not retried
+    runner = Runner([(126, "", "Error: mount proc"), (127, "", "chroot: failed to run command '/bin/sh'")])
+    with pytest.raises(builder.CommandError) as info:
+        builder.probe_base_image(runner, "/usr/bin/podman", "img:1")
+    assert info.value.rc == 127 and len(runner.calls) == 2
+
+
+
 # -- when ansible-builder's schema is checked ---------------------------------------------------
 
 class _Runner(object):
