@@ -255,9 +255,9 @@ class Job:
             # A product option, not test configuration in the image: the registry speaks plain HTTP
             # (the base image pull and the push).
             "ee_builder_tls_verify": False,
-            # The role's gate (ee_info) starts the new image with podman run, which a job container
-            # cannot do (no CAP_SYS_ADMIN, masked /proc): the test inspects the pushed image instead.
-            "ee_builder_verify": False,
+            # ee_builder_verify keeps its default (true): the role's gate, ee_info, runs inside the job.
+            # podman run cannot start a container there (no CAP_SYS_ADMIN, /proc masked), so ee_info
+            # reads the new image through podman unshare + image mount (probe_method: chroot).
         }
 
     def prepare(self, name):

@@ -43,7 +43,7 @@ RUNNER_UID = 1000
 # The probe runs inside the image as root (what AWX does on podman execution nodes: it passes
 # --user=root). It must run on any Python 3 an EE may have, so: no f-strings, no walrus.
 PROBE_SCRIPT = r'''
-import json, os, subprocess, sys, tempfile
+import errno, json, os, subprocess, sys, tempfile
 
 MARKER = "%(marker)s"
 RUNNER_DIR = "%(runner_dir)s"
@@ -127,6 +127,20 @@ def resolve_user(spec):
     return result
 
 
+def mode_allows_write(path, uid, groups):
+    """What the permission bits say (a read-only image mount cannot be written to try)."""
+    if uid == 0:
+        return True
+    st = os.stat(path)
+    if st.st_uid == uid:
+        bits = 0o300
+    elif st.st_gid in groups:
+        bits = 0o030
+    else:
+        bits = 0o003
+    return st.st_mode & bits == bits
+
+
 def can_write(path, uid, gid, groups):
     """Fork, drop to uid/gid/groups, create and remove a file in path."""
     pid = os.fork()
@@ -140,11 +154,16 @@ def can_write(path, uid, gid, groups):
             os.close(handle)
             os.unlink(name)
             code = 0
+        except OSError as exc:
+            code = 2 if exc.errno == errno.EROFS else 1
         except BaseException:
             code = 1
         os._exit(code)
     _, status = os.waitpid(pid, 0)
-    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+    if code == 2:
+        return mode_allows_write(path, uid, groups)
+    return code == 0
 
 
 def groups_of(uid, gid, extra=()):
@@ -218,6 +237,27 @@ def main():
 
 main()
 ''' % {"marker": PROBE_MARKER, "runner_dir": RUNNER_DIR, "runner_uid": RUNNER_UID}
+
+
+# Where podman cannot start a container (an AWX job: no CAP_SYS_ADMIN, /proc masked, so the OCI
+# runtime cannot mount proc), the probe runs in podman's user namespace, chrooted into the image's
+# mounted (read-only) file system, as ee_build's base image probe does. The environment is the
+# image's: PATH on argv ($3), the rest on stdin ahead of the probe (see chroot_probe_input).
+# $1 podman, $2 image, $3 PATH, then the probe's own arguments.
+PROBE_CHROOT_SCRIPT = r"""root=$("$1" image mount "$2") || exit 125
+podman=$1 image=$2 path=$3
+shift 3
+chroot "$root" env -i PATH="$path" python3 - "$@"
+rc=$?
+"$podman" image unmount "$image" >/dev/null
+exit $rc
+"""
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Signs in podman run's stderr that the OCI runtime could not set the container up here (as
+# opposed to the image's command failing).
+_NESTED_RUNTIME_ERRORS = ("mount `proc`", "mount proc", "/proc/sys/", "ping_group_range", "cap_sys_admin",
+                          "operation not permitted", "permission denied", "read-only file system")
+_OCI_RUNTIME_WORDS = ("oci runtime", "crun:", "runc:", "runc create failed", "crun create failed")
 
 
 class EEInfoError(Exception):
@@ -563,12 +603,38 @@ def summarize_probe(probe):
         "user": user,
         "runner_writable": probe.get("runner_writable") or {},
         "runner_dir": probe.get("runner_dir") or {},
+        "probe_method": probe.get("probe_method", "run"),
     }, warnings
 
 
 # ----------------------------------------------------------------------------------------------
 # podman (the only part that runs commands)
 # ----------------------------------------------------------------------------------------------
+
+def cannot_start_containers(stderr):
+    """True when podman run's error says the OCI runtime cannot set a container up here (nested, unprivileged)."""
+    text = to_text(stderr or "").lower()
+    return any(word in text for word in _OCI_RUNTIME_WORDS) and any(sign in text for sign in _NESTED_RUNTIME_ERRORS)
+
+
+def image_path(env):
+    """The PATH in the image's configured environment (``KEY=VALUE`` list), or the usual default."""
+    for item in env or []:
+        key, sep, value = to_text(item).partition("=")
+        if sep and key == "PATH" and value:
+            return value
+    return DEFAULT_PATH
+
+
+def chroot_probe_input(env):
+    """The chroot probe's stdin: the image's environment (as podman run would set it), then PROBE_SCRIPT."""
+    environ = {"HOME": "/root"}
+    for item in env or []:
+        key, sep, value = to_text(item).partition("=")
+        if sep and key:
+            environ[key] = value
+    return "import os\nos.environ.update(%s)\n%s" % (json.dumps(environ), PROBE_SCRIPT)
+
 
 def _last_line(text):
     lines = [line.strip() for line in to_text(text or "").splitlines() if line.strip()]
@@ -644,27 +710,58 @@ class EEInspector(object):
             raise EEInfoError("Failed to inspect execution environment '%s': unreadable %s image inspect output "
                               "(%s). Check the %s installation." % (image, self.runtime, exc, self.runtime))
 
-    def probe(self, image, image_id, image_user):
-        """One ``run --rm`` of PROBE_SCRIPT (on stdin, never in argv) as root, without network."""
+    def probe(self, image, image_id, image_user, env=None):
+        """One ``run --rm`` of PROBE_SCRIPT (on stdin, never in argv) as root, without network.
+
+        Where podman cannot start a container (an AWX job), the same probe runs chrooted into the
+        image's mounted file system in podman's user namespace. The result's ``probe_method`` says
+        which (``run`` or ``chroot``).
+        """
         argv = [self.binary, "run", "--rm", "--interactive", "--pull=never", "--network=none", "--user=0",
                 "--entrypoint=python3"]
         if self.runtime == "podman":
             argv += ["--timeout=%d" % self.timeout, "--log-driver=none"]
         argv += [image_id, "-", image_user or ""]
+        method = "run"
         try:
             dummy, out, err = self.runner.run(argv, data=PROBE_SCRIPT, binary_data=False, timeout=self.timeout + 30)
         except CommandError as exc:
-            text = (exc.stderr or "").lower()
-            if "python3" in text and ("not found" in text or "no such file" in text):
-                raise EEInfoError("Failed to inspect execution environment '%s': the image has no python3 on PATH, so it "
-                                  "cannot be an Execution Environment. Build it from an EE base image." % image)
-            raise EEInfoError("Failed to inspect execution environment '%s': the probe container failed (%s). "
-                              "Check that '%s run %s' works on this host." % (image, exc.summary(), self.runtime, image))
+            self._no_python3(image, exc)
+            if self.runtime != "podman" or not cannot_start_containers(exc.stderr):
+                raise EEInfoError("Failed to inspect execution environment '%s': the probe container failed (%s). "
+                                  "Check that '%s run %s' works on this host." % (image, exc.summary(), self.runtime,
+                                                                                 image))
+            method = "chroot"
+            out, err = self._probe_chroot(image, image_id, image_user, env, exc)
         try:
-            return parse_probe_output(to_text(out))
+            probe = parse_probe_output(to_text(out))
         except ValueError as exc:
             raise EEInfoError("Failed to inspect execution environment '%s': %s (%s). Check that the image runs "
                               "python3 scripts." % (image, exc, _last_line(err)))
+        probe["probe_method"] = method
+        return probe
+
+    @staticmethod
+    def _no_python3(image, exc):
+        text = (exc.stderr or "").lower()
+        if "python3" in text and ("not found" in text or "no such file" in text):
+            raise EEInfoError("Failed to inspect execution environment '%s': the image has no python3 on PATH, so it "
+                              "cannot be an Execution Environment. Build it from an EE base image." % image)
+
+    def _probe_chroot(self, image, image_id, image_user, env, run_error):
+        argv = [self.binary, "unshare", "/bin/sh", "-c", PROBE_CHROOT_SCRIPT, "probe", self.binary, image_id,
+                image_path(env), image_user or ""]
+        try:
+            dummy, out, err = self.runner.run(argv, data=chroot_probe_input(env), binary_data=False,
+                                              timeout=self.timeout + 30)
+        except CommandError as exc:
+            self._no_python3(image, exc)
+            raise EEInfoError("Failed to inspect execution environment '%s': podman cannot start a container here "
+                              "(%s) and reading the image through 'podman unshare' failed too (%s). Check that "
+                              "'%s unshare %s image mount %s' works here." % (image, run_error.last_line(),
+                                                                           exc.summary(), self.runtime, self.runtime,
+                                                                           image))
+        return out, err
 
 
 def collect(inspector, image, pull="missing", username=None, password=None, auth_file=None, tls_verify=True,
@@ -676,7 +773,7 @@ def collect(inspector, image, pull="missing", username=None, password=None, auth
     auth = dict(username=username, password=password, auth_file=auth_file, tls_verify=tls_verify)
     pulled = inspector.ensure_image(image, pull, **auth)
     facts = inspector.inspect(image)
-    probe = inspector.probe(image, facts["image_id"], facts["image_user"])
+    probe = inspector.probe(image, facts["image_id"], facts["image_user"], env=facts["env"])
     inside, warnings = summarize_probe(probe)
     if needs_registry_digest(image, facts["digest_candidates"]):
         remote = inspector.registry_digest(image, **auth)

@@ -15,14 +15,18 @@ import pytest
 
 from ansible_collections.eeforge.builder.plugins.module_utils import _ee_info as ee_info_utils
 from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
+    PROBE_CHROOT_SCRIPT,
     PROBE_MARKER,
     PROBE_SCRIPT,
     EEInfoError,
     EEInspector,
     assertion_failures,
     assertion_message,
+    cannot_start_containers,
     check_requirements,
+    chroot_probe_input,
     collect,
+    image_path,
     needs_registry_digest,
     normalize_python_name,
     parse_collection_list,
@@ -391,3 +395,109 @@ def test_missing_runtime_is_one_line():
     with pytest.raises(EEInfoError) as exc:
         EEInspector(None, NoBin({}), runtime="docker")
     assert str(exc.value).startswith("Failed to find container runtime 'docker'")
+
+
+CRUN_PROC = "Error: crun: mount `proc` to `proc`: Operation not permitted: OCI permission denied"
+CRUN_PING = ("Error: OCI runtime error: crun: open `/proc/sys/net/ipv4/ping_group_range`: "
+             "Read-only file system")
+
+
+@pytest.mark.parametrize("stderr, nested", [
+    (CRUN_PROC, True),
+    (CRUN_PING, True),
+    ("Error: runc create failed: unable to start container process: error during container init: "
+     "error mounting \"proc\" to rootfs at \"/proc\": mount proc:/proc (via /proc/self/fd/6), flags: 0xe: "
+     "operation not permitted: OCI permission denied", True),
+    ('Error: runc: exec: "python3": executable file not found in $PATH', False),
+    ("Traceback (most recent call last):\nPermissionError: [Errno 13] Permission denied: '/runner'", False),
+    ("Error: localhost/ee:1: image not known", False),
+    ("", False),
+])
+def test_cannot_start_containers(stderr, nested):
+    assert cannot_start_containers(stderr) is nested
+
+
+def _inspect_with_env(env):
+    data = json.loads(json.dumps(INSPECT))
+    data[0]["Config"]["Env"] = env
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize("error", [CRUN_PROC, CRUN_PING])
+def test_probe_falls_back_to_chroot_where_podman_cannot_run(error):
+    env = ["PATH=/opt/venv/bin:/usr/bin:/bin", "LANG=C.UTF-8", "TOKEN_HINT=a=b"]
+    runner = FakeRunner({
+        "image inspect": (0, _inspect_with_env(env), ""),
+        "run": (126, "", error),
+        "unshare": (0, _probe_stdout(), ""),
+    })
+    result, failures, warnings = collect(EEInspector(None, runner), "localhost/ee:1", pull="never",
+                                         password="secret-pw", assert_collections=["awx.awx>=24"])
+    assert failures == {} and warnings == []
+    assert result["probe_method"] == "chroot"
+    assert result["collections"]["awx.awx"] == "24.6.1" and result["runner_writable"]["root"] is True
+    commands = [call[0][1] for call in runner.calls]
+    assert commands == ["image", "image", "run", "unshare"], commands
+    argv, stdin = runner.calls[-1]
+    assert argv == ["/usr/bin/podman", "unshare", "/bin/sh", "-c", PROBE_CHROOT_SCRIPT, "probe", "/usr/bin/podman",
+                    "c4e8" * 16, "/opt/venv/bin:/usr/bin:/bin", "1000"]
+    # the image's environment goes on stdin ahead of the probe, not on argv
+    assert stdin == chroot_probe_input(env) and stdin.endswith(PROBE_SCRIPT)
+    assert '"LANG": "C.UTF-8"' in stdin and '"TOKEN_HINT": "a=b"' in stdin and '"HOME": "/root"' in stdin
+    assert not any("secret-pw" in " ".join(call[0]) or "TOKEN_HINT" in " ".join(call[0]) for call in runner.calls)
+
+
+def test_probe_method_is_run_when_podman_runs():
+    runner = FakeRunner({"image inspect": (0, json.dumps(INSPECT), ""), "run": (0, _probe_stdout(), "")})
+    result, dummy, dummy = collect(EEInspector(None, runner), "localhost/ee:1", pull="never")
+    assert result["probe_method"] == "run"
+    assert [call[0][1] for call in runner.calls] == ["image", "image", "run"]
+
+
+@pytest.mark.parametrize("runtime, stderr", [
+    ("docker", CRUN_PROC),
+    ("podman", "Error: crun: executable file `/bin/false` not found"),
+    ("podman", "Error: something else went wrong"),
+])
+def test_no_fallback_for_other_failures(runtime, stderr):
+    runner = FakeRunner({"image inspect": (0, json.dumps(INSPECT), ""), "run": (1, "", stderr)})
+    with pytest.raises(EEInfoError) as exc:
+        collect(EEInspector(None, runner, runtime=runtime), "localhost/ee:1", pull="never")
+    assert "the probe container failed" in str(exc.value)
+    assert "unshare" not in [call[0][1] for call in runner.calls]
+
+
+def test_failed_fallback_names_both_causes():
+    runner = FakeRunner({
+        "image inspect": (0, json.dumps(INSPECT), ""),
+        "run": (126, "", CRUN_PROC),
+        "unshare": (125, "", "Error: please use unshare with rootless"),
+    })
+    with pytest.raises(EEInfoError) as exc:
+        collect(EEInspector(None, runner), "localhost/ee:1", pull="never")
+    message = str(exc.value)
+    assert message.startswith("Failed to inspect execution environment 'localhost/ee:1': podman cannot start")
+    assert "OCI permission denied" in message and "please use unshare with rootless" in message
+    assert "\n" not in message
+
+
+def test_image_path_defaults():
+    assert image_path(["A=1", "PATH=/x:/y"]) == "/x:/y"
+    assert image_path([]) == image_path(None) == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not hasattr(os, "fork"), reason="chroot needs root")
+def test_chroot_script_mounts_runs_and_unmounts(tmp_path):
+    """PROBE_CHROOT_SCRIPT with a stand-in podman whose image mount is / : the probe runs, unmount follows."""
+    log = tmp_path / "podman.log"
+    fake = tmp_path / "podman"
+    fake.write_text('#!/bin/sh\necho "$@" >> %s\ncase "$2" in mount) echo /;; esac\n' % log)
+    fake.chmod(0o755)
+    path = os.path.dirname(sys.executable) + ":/usr/bin:/bin"
+    proc = subprocess.run(["/bin/sh", "-c", PROBE_CHROOT_SCRIPT, "probe", str(fake), "IMAGE-ID", path, ""],
+                          input=chroot_probe_input(["PATH=" + path, "EEFORGE_PROBE_ENV=1"]), capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    out = parse_probe_output(proc.stdout)
+    assert out["python"]["packages"] and out["user"]["uid"] == 0
+    assert log.read_text().splitlines() == ["image mount IMAGE-ID", "image unmount IMAGE-ID"]
