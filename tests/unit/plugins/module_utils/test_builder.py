@@ -230,7 +230,6 @@ def test_probe_mounts_a_container_when_the_image_store_is_read_only():
     assert info.value.rc == 127 and len(runner.calls) == 2
 
 
-
 # -- when ansible-builder's schema is checked ---------------------------------------------------
 
 class _Runner(object):
