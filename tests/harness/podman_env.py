@@ -9,6 +9,7 @@ The product never depends on this: it is handed to podman only through
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -76,6 +77,21 @@ def write_podman_config(directory, insecure_locations=()):
     with open(reg, "w", encoding="utf-8") as handle:
         handle.write(registries_conf_text(insecure_locations))
     return {"CONTAINERS_CONF": conf, "CONTAINERS_REGISTRIES_CONF": reg}
+
+
+@contextlib.contextmanager
+def environment(env):
+    """Set ``env`` in ``os.environ`` for the duration, then put back what was there."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def podman(args, env=None, check=True, input_data=None, timeout=1800):

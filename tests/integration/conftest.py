@@ -32,7 +32,7 @@ from tests.harness.collections import (  # noqa: E402  pylint: disable=wrong-imp
     build_this_collection,
     pack_installed_collection,
 )
-from tests.harness.podman_env import write_podman_config  # noqa: E402  pylint: disable=wrong-import-position
+from tests.harness.podman_env import environment, write_podman_config  # noqa: E402  pylint: disable=wrong-import-position
 from tests.harness.registry import Registry  # noqa: E402  pylint: disable=wrong-import-position
 
 REGISTRY_USER = "eeforge"
@@ -73,17 +73,10 @@ def podman_conf(registries):
     locations = []
     for reg in registries.values():
         locations += [reg.location, "10.0.2.2:%d" % reg.port]
-    env = write_podman_config(confdir, locations)
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
     try:
-        yield env
+        with environment(write_podman_config(confdir, locations)) as env:
+            yield env
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         shutil.rmtree(confdir, ignore_errors=True)
 
 
