@@ -729,8 +729,8 @@ class EEInspector(object):
             self._no_python3(image, exc)
             if self.runtime != "podman" or not cannot_start_containers(exc.stderr):
                 raise EEInfoError("Failed to inspect execution environment '%s': the probe container failed (%s). "
-                                  "Check that '%s run %s' works on this host." % (image, exc.summary(), self.runtime,
-                                                                                 image))
+                                  "Check that '%s run %s' works on this host."
+                                  % (image, exc.summary(), self.runtime, image))
             method = "chroot"
             out, err = self._probe_chroot(image, image_id, image_user, env, exc)
         try:
@@ -758,9 +758,8 @@ class EEInspector(object):
             self._no_python3(image, exc)
             raise EEInfoError("Failed to inspect execution environment '%s': podman cannot start a container here "
                               "(%s) and reading the image through 'podman unshare' failed too (%s). Check that "
-                              "'%s unshare %s image mount %s' works here." % (image, run_error.last_line(),
-                                                                           exc.summary(), self.runtime, self.runtime,
-                                                                           image))
+                              "'%s unshare %s image mount %s' works here."
+                              % (image, run_error.last_line(), exc.summary(), self.runtime, self.runtime, image))
         return out, err
 
 

@@ -90,25 +90,6 @@ def awx_job(job_env, request):
     return {"data_dir": data_dir, "events": events, "seconds": seconds, "output": output, "builds": builds}
 
 
-def test_role_verified_the_built_ee_inside_the_job(awx_job, job_env):
-    """ee_builder_verify (default true): ee_info ran in the job, through the chroot probe, and passed."""
-    verified = task_results(awx_job["events"], "Verify before pushing or registering ")
-    assert len(verified) == 1, awx_job["output"][-4000:]
-    info = verified[0]
-    assert not info.get("failed") and info.get("assertions") == {}, info
-    assert info["probe_method"] == "chroot", info
-    # The job sees the registry at another address than this host does.
-    assert info["image"].split("/", 1)[1] == job_env.built_ref().split("/", 1)[1], info["image"]
-    assert DEMO_COLLECTION in info["collections"], info["collections"]
-    assert info["ansible_core_version"].startswith("2."), info
-    assert info["ansible_runner_version"], info
-    assert info["user"]["uid"] == 0 and info["runner_writable"]["root"] is True, info
-    assert info["python_packages"], info
-    # The push comes after the gate: the pushed digest is the verified image's.
-    pushes = task_results(awx_job["events"], "Push once verified ")
-    assert len(pushes) == 1 and pushes[0].get("digest"), pushes
-
-
 def test_builder_image_is_flat_and_ready_for_nested_builds(builder_image, base_image):
     """execution-environment.yaml: ≤ 2 layers above the base, root, chroot isolation, its own store volume."""
     assert builder_image.base_image == base_image
@@ -181,3 +162,22 @@ def test_built_ee_is_in_the_registry_and_works(awx_job, job_env):
     assert built["ansible_version"].startswith("ansible [core 2."), built["ansible_version"]
     assert DEMO_COLLECTION in built["collections"], built["collections"]
     assert built["python_package"] and built["python_package"][0].isdigit(), (DEMO_PYTHON_PACKAGE, built)
+
+
+def test_role_verified_the_built_ee_inside_the_job(awx_job, job_env):
+    """ee_builder_verify (default true): ee_info ran in the job, through the chroot probe, and passed."""
+    verified = task_results(awx_job["events"], "Verify before pushing or registering ")
+    assert len(verified) == 1, awx_job["output"][-4000:]
+    info = verified[0]
+    assert not info.get("failed") and info.get("assertions") == {}, info
+    assert info["probe_method"] == "chroot", info
+    # The job sees the registry at another address than this host does.
+    assert info["image"].split("/", 1)[1] == job_env.built_ref().split("/", 1)[1], info["image"]
+    assert DEMO_COLLECTION in info["collections"], info["collections"]
+    assert info["ansible_core_version"].startswith("2."), info
+    assert info["ansible_runner_version"], info
+    assert info["user"]["uid"] == 0 and info["runner_writable"]["root"] is True, info
+    assert info["python_packages"], info
+    # The push comes after the gate: the pushed digest is the verified image's.
+    pushes = task_results(awx_job["events"], "Push once verified ")
+    assert len(pushes) == 1 and pushes[0].get("digest"), pushes
