@@ -257,7 +257,7 @@ class Job:
             "ee_builder_tls_verify": False,
             # ee_builder_verify keeps its default (true): the role's gate, ee_info, runs inside the job.
             # podman run cannot start a container there (no CAP_SYS_ADMIN, /proc masked), so ee_info
-            # reads the new image through podman unshare + image mount (probe_method: chroot).
+            # reads the new image chrooted into a mounted, never started container (probe_method: chroot).
         }
 
     def prepare(self, name):

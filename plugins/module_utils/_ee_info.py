@@ -128,7 +128,7 @@ def resolve_user(spec):
 
 
 def mode_allows_write(path, uid, groups):
-    """What the permission bits say (a read-only image mount cannot be written to try)."""
+    """What the permission bits say (where the file system is read-only, no file can be created to try)."""
     if uid == 0:
         return True
     st = os.stat(path)
@@ -240,16 +240,19 @@ main()
 
 
 # Where podman cannot start a container (an AWX job: no CAP_SYS_ADMIN, /proc masked, so the OCI
-# runtime cannot mount proc), the probe runs in podman's user namespace, chrooted into the image's
-# mounted (read-only) file system, as ee_build's base image probe does. The environment is the
-# image's: PATH on argv ($3), the rest on stdin ahead of the probe (see chroot_probe_input).
-# $1 podman, $2 image, $3 PATH, then the probe's own arguments.
-PROBE_CHROOT_SCRIPT = r"""root=$("$1" image mount "$2") || exit 125
-podman=$1 image=$2 path=$3
+# runtime cannot mount proc), the probe runs in podman's user namespace, chrooted into the file
+# system of a container that is created and mounted but never started (writable, unlike
+# ``podman image mount``: ansible-galaxy needs ~/.ansible/tmp), then removed. Like ee_build's base
+# image probe, it needs no /proc. The environment is the image's: PATH on argv ($3), the rest on
+# stdin ahead of the probe (see chroot_probe_input). $1 podman, $2 image, $3 PATH, then the probe's
+# own arguments.
+PROBE_CHROOT_SCRIPT = r"""podman=$1 image=$2 path=$3
 shift 3
+cid=$("$podman" create --pull=never --network=none --entrypoint=python3 "$image") || exit 125
+root=$("$podman" mount "$cid") || { "$podman" rm --force "$cid" >/dev/null; exit 125; }
 chroot "$root" env -i PATH="$path" python3 - "$@"
 rc=$?
-"$podman" image unmount "$image" >/dev/null
+"$podman" rm --force "$cid" >/dev/null
 exit $rc
 """
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -714,7 +717,7 @@ class EEInspector(object):
         """One ``run --rm`` of PROBE_SCRIPT (on stdin, never in argv) as root, without network.
 
         Where podman cannot start a container (an AWX job), the same probe runs chrooted into the
-        image's mounted file system in podman's user namespace. The result's ``probe_method`` says
+        file system of a created (never started) container, mounted in podman's user namespace. The result's ``probe_method`` says
         which (``run`` or ``chroot``).
         """
         argv = [self.binary, "run", "--rm", "--interactive", "--pull=never", "--network=none", "--user=0",
@@ -758,8 +761,9 @@ class EEInspector(object):
             self._no_python3(image, exc)
             raise EEInfoError("Failed to inspect execution environment '%s': podman cannot start a container here "
                               "(%s) and reading the image through 'podman unshare' failed too (%s). Check that "
-                              "'%s unshare %s image mount %s' works here."
-                              % (image, run_error.last_line(), exc.summary(), self.runtime, self.runtime, image))
+                              "'%s create %s' and '%s unshare %s mount CONTAINER' work here."
+                              % (image, run_error.last_line(), exc.summary(), self.runtime, image, self.runtime,
+                                 self.runtime))
         return out, err
 
 

@@ -21,8 +21,9 @@ description:
     as root, the way AWX starts jobs on podman execution nodes) with a small Python probe given on stdin.
   - Where podman cannot start a container (inside an AWX job, without C(CAP_SYS_ADMIN) and with C(/proc)
     masked, the OCI runtime cannot mount C(proc)), the same probe runs in podman's user namespace
-    (C(podman unshare)), chrooted into the image's file system from C(podman image mount), with the
-    image's environment. RV(probe_method) says which way was used.
+    (C(podman unshare)), chrooted into the file system of a container that is created and mounted
+    (C(podman mount)) but never started, then removed, with the image's environment. RV(probe_method)
+    says which way was used.
   - With O(assert_collections) or O(assert_python) it is a gate, for example after
     M(eeforge.builder.ee_build) and before pushing or registering the image in AWX. It fails with one
     message listing every collection and package that is missing or at the wrong version.
@@ -285,9 +286,8 @@ runner_dir:
 probe_method:
   description:
     - How the probe looked inside the image. V(run) is a C(podman run --rm) container. V(chroot) is
-      C(podman unshare) with C(podman image mount) and C(chroot), used where podman cannot start a container
-      (an AWX job). The image's mount is read-only there, so RV(runner_writable) comes from the owner, group and
-      mode of C(/runner) instead of a file created in it.
+      C(podman unshare) with C(podman create), C(podman mount) and C(chroot), used where podman cannot start a
+      container (an AWX job).
   returned: success
   type: str
   choices: [run, chroot]

@@ -487,11 +487,11 @@ def test_image_path_defaults():
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not hasattr(os, "fork"), reason="chroot needs root")
-def test_chroot_script_mounts_runs_and_unmounts(tmp_path):
-    """PROBE_CHROOT_SCRIPT with a stand-in podman whose image mount is / : the probe runs, unmount follows."""
+def test_chroot_script_creates_mounts_runs_and_removes(tmp_path):
+    """PROBE_CHROOT_SCRIPT with a stand-in podman whose container mount is / : the probe runs, rm follows."""
     log = tmp_path / "podman.log"
     fake = tmp_path / "podman"
-    fake.write_text('#!/bin/sh\necho "$@" >> %s\ncase "$2" in mount) echo /;; esac\n' % log)
+    fake.write_text('#!/bin/sh\necho "$@" >> %s\ncase "$1" in create) echo CID;; mount) echo /;; esac\n' % log)
     fake.chmod(0o755)
     path = os.path.dirname(sys.executable) + ":/usr/bin:/bin"
     proc = subprocess.run(["/bin/sh", "-c", PROBE_CHROOT_SCRIPT, "probe", str(fake), "IMAGE-ID", path, ""],
@@ -500,4 +500,5 @@ def test_chroot_script_mounts_runs_and_unmounts(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = parse_probe_output(proc.stdout)
     assert out["python"]["packages"] and out["user"]["uid"] == 0
-    assert log.read_text().splitlines() == ["image mount IMAGE-ID", "image unmount IMAGE-ID"]
+    assert log.read_text().splitlines() == [
+        "create --pull=never --network=none --entrypoint=python3 IMAGE-ID", "mount CID", "rm --force CID"]
