@@ -176,7 +176,9 @@ def test_role_verified_the_built_ee_inside_the_job(awx_job, job_env):
     assert DEMO_COLLECTION in info["collections"], info["collections"]
     assert info["ansible_core_version"].startswith("2."), info
     assert info["ansible_runner_version"], info
-    assert info["user"]["uid"] == 0 and info["runner_writable"]["root"] is True, info
+    # ansible-builder v3 images run as USER 1000, with /runner writable by it (group 0) and by root.
+    assert info["user"]["uid"] == 1000, info["user"]
+    assert info["runner_writable"] == {"root": True, "uid_1000": True, "image_user": True}, info["runner_writable"]
     assert info["python_packages"], info
     # The push comes after the gate: the pushed digest is the verified image's.
     pushes = task_results(awx_job["events"], "Push once verified ")
