@@ -33,6 +33,7 @@ measure uncommitted module changes without rebuilding the image).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -48,7 +49,7 @@ if REPO_ROOT not in sys.path:
 
 from tests.harness.base_image import ensure_base_image  # noqa: E402  pylint: disable=wrong-import-position
 from tests.harness.collections import pack_installed_collection  # noqa: E402  pylint: disable=wrong-import-position
-from tests.harness.podman_env import write_podman_config  # noqa: E402  pylint: disable=wrong-import-position
+from tests.harness.podman_env import environment, write_podman_config  # noqa: E402  pylint: disable=wrong-import-position
 from tests.harness.registry import Registry  # noqa: E402  pylint: disable=wrong-import-position
 
 DEFAULT_BUILDER = "localhost/eeforge-builder-ee:test"  # tests/integration/builder_fixtures.py
@@ -258,15 +259,15 @@ def main(argv=None):
 
     workdir = tempfile.mkdtemp(prefix="eef-pf-bench-")
     registry = None
-    saved = {key: os.environ.get(key) for key in ("CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF",
-                                                  "ANSIBLE_COLLECTIONS_PATH")}
+    env_stack = contextlib.ExitStack()
     images = []
     try:
         registry = Registry().start()
         podman_env = write_podman_config(os.path.join(workdir, "podman"),
                                          [registry.location, "%s:%d" % (HOST_FROM_JOB, registry.port)])
-        os.environ.update(podman_env)
-        os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO_ROOT, ".cache", "collections"))
+        env_stack.enter_context(environment(podman_env))
+        env_stack.enter_context(environment({"ANSIBLE_COLLECTIONS_PATH": os.environ.get(
+            "ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO_ROOT, ".cache", "collections"))}))
         bench = Bench(registry, workdir, args.builder_image, args.dev_mount)
         bench.registries_conf = podman_env["CONTAINERS_REGISTRIES_CONF"]
         os.makedirs(bench.cache_dir)
@@ -332,11 +333,7 @@ def main(argv=None):
         unmount_below(workdir)
         if registry is not None:
             registry.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        env_stack.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

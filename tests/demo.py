@@ -21,6 +21,7 @@ The end-to-end test (tests/integration/test_e2e_awx_job.py) runs the same steps 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -40,7 +41,7 @@ from tests.harness.collections import (  # noqa: E402  pylint: disable=wrong-imp
     build_this_collection,
     pack_installed_collection,
 )
-from tests.harness.podman_env import write_podman_config  # noqa: E402  pylint: disable=wrong-import-position
+from tests.harness.podman_env import environment, write_podman_config  # noqa: E402  pylint: disable=wrong-import-position
 from tests.harness.registry import Registry  # noqa: E402  pylint: disable=wrong-import-position
 
 # What AWX gives every job on a podman execution node: awx/main/tasks/jobs.py starts with
@@ -342,8 +343,7 @@ def main():
     workdir = tempfile.mkdtemp(prefix="eeforge-demo-")
     registry = None
     refs = []
-    saved_env = {key: os.environ.get(key) for key in ("CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF",
-                                                      "ANSIBLE_COLLECTIONS_PATH")}
+    env_stack = contextlib.ExitStack()
 
     def log(msg):
         print("==> " + msg, flush=True)
@@ -352,8 +352,9 @@ def main():
         registry = Registry().start()
         # Host side only: podman on this host gets the VM's containers.conf and treats the registry
         # as plain HTTP. The job container gets neither.
-        os.environ.update(write_podman_config(os.path.join(workdir, "podman"), [registry.location]))
-        os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO_ROOT, ".cache", "collections"))
+        env_stack.enter_context(environment(write_podman_config(os.path.join(workdir, "podman"), [registry.location])))
+        env_stack.enter_context(environment({"ANSIBLE_COLLECTIONS_PATH": os.environ.get(
+            "ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO_ROOT, ".cache", "collections"))}))
         base = ensure_base_image(log=lambda msg: print("    " + msg))
         coll = os.path.join(workdir, "collections")
         tarballs = {
@@ -396,11 +397,7 @@ def main():
         remove_images(refs)
         if registry is not None:
             registry.stop()
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        env_stack.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
