@@ -19,7 +19,17 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
 """
 
-    # Modules that run commands or talk to an API on the host the task runs on.
+    # Modules that predict every change in check mode and show it in diff mode.
+    FULL_SUPPORT = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+    # The AWX modules: one action group for their connection options.
     ACTIONGROUP_AWX = r"""
 options: {}
 attributes:

@@ -61,11 +61,7 @@ extends_documentation_fragment:
   - eeforge.builder.awx
   - eeforge.builder.attributes
   - eeforge.builder.attributes.ACTIONGROUP_AWX
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
+  - eeforge.builder.attributes.FULL_SUPPORT
 notes:
   - Setting C(DEFAULT_EXECUTION_ENVIRONMENT) needs a superuser.
   - The job template flag set by O(enable_prompt) also lets users pick any EE they may use when they launch the job

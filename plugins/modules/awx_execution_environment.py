@@ -103,11 +103,7 @@ extends_documentation_fragment:
   - eeforge.builder.awx
   - eeforge.builder.attributes
   - eeforge.builder.attributes.ACTIONGROUP_AWX
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
+  - eeforge.builder.attributes.FULL_SUPPORT
 notes:
   - Execution environments managed by AWX (such as the C(Control Plane Execution Environment)) only accept changes to
     O(pull); other changes fail before AWX is called.

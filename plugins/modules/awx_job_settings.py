@@ -44,11 +44,7 @@ extends_documentation_fragment:
   - eeforge.builder.awx
   - eeforge.builder.attributes
   - eeforge.builder.attributes.ACTIONGROUP_AWX
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
+  - eeforge.builder.attributes.FULL_SUPPORT
 notes:
   - Changing job settings needs a superuser. Both settings are in C(/api/v2/settings/jobs/).
   - Another client that changes the same list between this module's read and its write can be overwritten; AWX has
