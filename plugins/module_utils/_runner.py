@@ -109,6 +109,8 @@ class CommandRunner(object):
     def run(self, argv, data=None, check=True, environ_update=None, timeout=None, cwd=None, binary_data=True):
         """Run ``argv`` (a list); return ``(rc, stdout, stderr)``.
 
+        Every argv element reaches the tool as written: ``expand_user_and_vars=False``, so a
+        user's ``$HOME``, ``~`` or ``${PATH}`` in a label, build arg, tag or path is data.
         ``data`` goes to stdin as is (no newline added): the place for passwords.
         ``timeout`` (seconds) wraps the command in coreutils ``timeout``; hitting it raises
         ``CommandError`` with ``timed_out=True`` when ``check`` is set.
@@ -126,7 +128,8 @@ class CommandRunner(object):
         env = dict(self.environ_update)
         env.update(environ_update or {})
         rc, out, err = self.module.run_command(
-            run_argv, data=data, binary_data=binary_data, environ_update=env, cwd=cwd, check_rc=False
+            run_argv, data=data, binary_data=binary_data, environ_update=env, cwd=cwd, check_rc=False,
+            expand_user_and_vars=False,
         )
         timed_out = bool(timeout) and rc == TIMEOUT_RC
         if check and rc != 0:

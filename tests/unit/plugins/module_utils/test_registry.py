@@ -31,7 +31,9 @@ class FakeModule(object):
     def get_bin_path(self, name, required=False):
         return "/usr/bin/" + name if name in self.bins else None
 
-    def run_command(self, argv, data=None, binary_data=False, environ_update=None, cwd=None, check_rc=False):
+    def run_command(self, argv, data=None, binary_data=False, environ_update=None, cwd=None, check_rc=False,
+                    expand_user_and_vars=True):
+        self.expanded = getattr(self, "expanded", []) + [expand_user_and_vars]
         auth = None
         if "--authfile" in argv and os.path.exists(argv[argv.index("--authfile") + 1]):
             path = argv[argv.index("--authfile") + 1]
@@ -176,3 +178,12 @@ def test_runner_timeout_wrapper_and_calls():
     assert "did not finish within 5 seconds" in str(err.value)
     assert module.calls[0]["argv"][:3] == ["/usr/bin/timeout", "--kill-after=10", "5"]
     assert runner.calls == ["podman"]
+
+
+def test_runner_never_expands_user_values():
+    """``$HOME``, ``~`` and ``${PATH}`` reach the tool as written: run_command must not expand them."""
+    module = FakeModule()
+    runner = CommandRunner(module)
+    runner.run(["podman", "build", "--label", "x=$HOME ~/x ${PATH}", "/ctx/$HOME"])
+    assert module.expanded == [False]
+    assert module.calls[0]["argv"][3] == "x=$HOME ~/x ${PATH}"
