@@ -109,10 +109,14 @@ def test_standalone_process(awx_standin_process):
 
 
 # ---------------------------------------------------------------------------------------------
-# Replay of the recorded AWX 24.6.1 exchanges (../shared/awx-contract, the CI layout)
+# Replay of the recorded AWX 24.6.1 exchanges (the repository's copy in tests/awx_contract, kept
+# identical to ../shared/awx-contract when that exists)
 # ---------------------------------------------------------------------------------------------
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CONTRACT_DIR = os.path.join(REPO_ROOT, "..", "shared", "awx-contract")
+CONTRACT_DIR = os.path.join(REPO_ROOT, "tests", "awx_contract")
+SHARED_CONTRACT_DIR = os.path.join(REPO_ROOT, "..", "shared", "awx-contract")
+# The shared README is kept as RECORDING.md next to the repository's own README.md.
+RENAMED = {"README.md": "RECORDING.md"}
 REPLAY_PASSWORD = "replay-" + "contract-user-pw"
 TYPE_RES = {
     "user": "users", "organization": "organizations", "credential_type": "credential_types",
@@ -270,15 +274,41 @@ def _auth_of(name, exchange):
     return "basic-admin"
 
 
-def _load_contract():
-    if not os.path.isdir(CONTRACT_DIR):
-        pytest.fail("recorded AWX contract not found at %s" % CONTRACT_DIR)
-    names = sorted(name for name in os.listdir(CONTRACT_DIR) if name.endswith(".json"))
+def _load_contract(subdir=""):
+    directory = os.path.join(CONTRACT_DIR, subdir)
+    if not os.path.isdir(directory):
+        pytest.fail("recorded AWX contract not found at %s" % directory)
+    names = sorted(name for name in os.listdir(directory) if name.endswith(".json"))
     recorded = {}
     for name in names:
-        with open(os.path.join(CONTRACT_DIR, name), encoding="utf-8") as handle:
+        with open(os.path.join(directory, name), encoding="utf-8") as handle:
             recorded[name] = json.load(handle)
     return names, recorded
+
+
+def _contract_files(top):
+    """Relative paths of the files under ``top`` (recursive)."""
+    found = set()
+    for dirpath, _dirnames, filenames in os.walk(top):
+        for filename in filenames:
+            found.add(os.path.relpath(os.path.join(dirpath, filename), top))
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir(SHARED_CONTRACT_DIR), reason="no ../shared/awx-contract next to this clone")
+def test_repository_copy_matches_shared_contract():
+    """tests/awx_contract is a byte-for-byte copy of ../shared/awx-contract (README.md kept as RECORDING.md)."""
+    shared = {RENAMED.get(path, path): path for path in _contract_files(SHARED_CONTRACT_DIR)}
+    ours = _contract_files(CONTRACT_DIR) - {"README.md"}
+    problems = ["only in ../shared/awx-contract: %s" % shared[path] for path in sorted(set(shared) - ours)]
+    problems += ["only in tests/awx_contract: %s" % path for path in sorted(ours - set(shared))]
+    for path in sorted(ours & set(shared)):
+        with open(os.path.join(SHARED_CONTRACT_DIR, shared[path]), "rb") as handle:
+            theirs = handle.read()
+        with open(os.path.join(CONTRACT_DIR, path), "rb") as handle:
+            if handle.read() != theirs:
+                problems.append("differs from ../shared/awx-contract/%s: %s" % (shared[path], path))
+    assert not problems, "tests/awx_contract is out of date (see its README to refresh it):\n" + "\n".join(problems)
 
 
 def test_replay_recorded_contract(awx_standin):
