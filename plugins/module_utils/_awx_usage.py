@@ -307,3 +307,58 @@ def summarize(report, checked_images):
         summary["mutable_tags"] = names(lambda entry: entry["image_state"]["mutable"])
         summary["moved_tags"] = names(lambda entry: bool(entry["image_state"]["tag_moved"]))
     return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# Moving every reference of one EE to another (awx_ee_assignment's replace)
+# ---------------------------------------------------------------------------------------------
+def referrer_queries(ee_id):
+    """``(kind, endpoint, query)`` listing the objects that name EE ``ee_id``: one filter per kind
+    (fleet exchanges 111-115), ``page_size`` as large as AWX allows."""
+    return [(kind, endpoint, {field: ee_id, "page_size": PAGE_SIZE})
+            for kind, endpoint, field, _type in REFERENCE_KINDS]
+
+
+def _label(kind, obj):
+    if kind == "workflow_nodes":
+        workflow = ((obj.get("summary_fields") or {}).get("workflow_job_template") or {}).get("name") \
+            or _id(obj.get("workflow_job_template"))
+        return "%s/%s" % (workflow, obj.get("identifier"))
+    return obj.get("name")
+
+
+def replace_plan(referrers, settings, from_id, to_id):
+    """The writes that move every reference of EE ``from_id`` to ``to_id`` (None clears them).
+
+    ``referrers`` is ``{kind: [objects]}`` as the filters of ``referrer_queries`` listed them;
+    ``settings`` the system settings (None when unreadable: the global default is left alone).
+    Each change is ``{kind, type, id, name, url, field, payload}``; nothing when ``from_id == to_id``.
+    """
+    if from_id == to_id:
+        return []
+    changes = []
+    for kind, _endpoint, field, obj_type in REFERENCE_KINDS:
+        for obj in referrers.get(kind, []):
+            if _id(obj.get(field)) != from_id:
+                continue
+            changes.append({"kind": kind, "type": obj_type, "id": obj.get("id"), "name": _label(kind, obj),
+                            "url": obj.get("url"), "field": field, "payload": {field: to_id}})
+    if settings is not None and _id(settings.get(SETTING)) == from_id:
+        changes.append({"kind": "global_default", "type": "setting", "id": None, "name": SETTING,
+                        "url": SETTINGS_ENDPOINT, "field": SETTING, "payload": {SETTING: to_id}})
+    return changes
+
+
+def replace_diff(changes, from_name, to_name):
+    """``(before, after)``: per kind, each object's EE name before and after (the global default as one value)."""
+    before, after = {}, {}
+    for change in changes:
+        if change["kind"] == "global_default":
+            before["global_default"], after["global_default"] = from_name, to_name
+            continue
+        key = change["name"]
+        if key in before.get(change["kind"], {}):  # two objects of one kind with the same name
+            key = "%s (id %s)" % (key, change["id"])
+        before.setdefault(change["kind"], {})[key] = from_name
+        after.setdefault(change["kind"], {})[key] = to_name
+    return before, after
