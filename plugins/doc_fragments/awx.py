@@ -56,8 +56,10 @@ notes:
     the C(Red Hat Ansible Automation Platform) type, so inside an AWX job these modules need no connection options.
   - Transient failures (connection refused or reset, timeouts, HTTP 502, 503 and 504) are retried up to 3 times
     with exponential backoff (0.5, 1 and 2 seconds). A POST is retried only when it cannot have reached AWX.
-  - Unlike awx.awx, these modules do not read C(tower_cli.cfg) configuration files, and they authenticate with
-    basic authentication on every request instead of creating and deleting an OAuth token per task.
+  - Unlike awx.awx, these modules do not read C(tower_cli.cfg) configuration files, and a task that sends one or two
+    requests authenticates with basic authentication instead of creating and deleting an OAuth token first. A bulk
+    task (the O(ignore:items) option of the modules that have it) creates one temporary token, sends all its requests
+    with it and deletes it at the end.
 requirements:
   - awxkit
 """

@@ -46,6 +46,12 @@ Result::
                                               # (``_awx_compare.mask_secrets``)
     module.exit_with(obj, previous_image=...) # changed, id, url (absolute API URL), diff (--diff)
 
+Bulk forms (``items``) authenticate once and return one result per item::
+
+    module.authenticate_once()                # basic auth: a temporary OAuth2 token (deleted when the
+                                              # module exits or fails); a given token is used as it is
+    module.exit_bulk(results, diffs, pruned=[...])
+
 A module reads top to bottom: argument spec -> ``AwxModule(...)`` -> find the object -> compute what
 differs (``_awx_compare``) -> ``create``/``update``/``remove`` -> ``set_diff`` -> ``exit_with``.
 """
@@ -94,11 +100,44 @@ class AwxModule(AnsibleModule):
         self.changed = False
         self.diff = None
 
+    # Description of the temporary token a bulk run creates (what an AWX admin sees in the token list).
+    TOKEN_DESCRIPTION = "eeforge.builder %s (temporary, deleted when the task ends)"
+
     @property
     def client(self):
         if self._client is None:
             self._client = AwxClient(self.settings)
         return self._client
+
+    # -- authenticate once ------------------------------------------------------------------
+    def authenticate_once(self):
+        """With user and password, create a token and use it for the rest of the run (one password
+        check on the server instead of one per request). Not in check mode (a token is a write)."""
+        if self.check_mode or self.settings.auth != "basic":
+            return
+        with self.failing("authenticate to", "AWX", self.settings.host):
+            token = self.client.open_token(self.TOKEN_DESCRIPTION % self._name)
+        self.no_log_values.add(token)
+
+    def release_token(self):
+        """Delete the token ``authenticate_once`` made (nothing when there is none); a failure is a warning."""
+        client = getattr(self, "_client", None)  # fail_json may run before __init__ is done
+        if client is None or getattr(client, "token_id", None) is None:
+            return
+        token_id = client.token_id
+        try:
+            client.close_token()
+        except AwxError as error:
+            self.warn("Could not delete the temporary OAuth2 token %s: %s. Delete it in AWX (Users, %s, Tokens)."
+                      % (token_id, error.cause.rstrip("."), self.settings.username))
+
+    def exit_json(self, **kwargs):
+        self.release_token()
+        super(AwxModule, self).exit_json(**kwargs)
+
+    def fail_json(self, msg, **kwargs):  # pylint: disable=arguments-differ
+        self.release_token()
+        super(AwxModule, self).fail_json(msg=msg, **kwargs)
 
     # -- errors ----------------------------------------------------------------------------
     def fail_action(self, verb, kind, name, cause, fix=None, **extra):
@@ -159,4 +198,13 @@ class AwxModule(AnsibleModule):
         result.update(extra)
         if self._diff and self.diff is not None:
             result["diff"] = self.diff
+        self.exit_json(**result)
+
+    def exit_bulk(self, results, diffs, **extra):
+        """``exit_json`` of a bulk run: ``changed``, ``results`` (one dict per item) and, with --diff, the
+        list of per-object diffs (each with ``before_header``/``after_header`` naming the object)."""
+        result = dict(changed=self.changed, results=results)
+        result.update(extra)
+        if self._diff:
+            result["diff"] = diffs
         self.exit_json(**result)

@@ -24,12 +24,17 @@ description:
   - The image reference is checked before AWX is called (spaces, upper case in the repository, a missing tag, ...).
   - O(state=absent) refuses to delete an EE that is still referenced (AWX would silently set the references to null)
     unless O(force=true), and reports the references.
+  - With O(items), many execution environments are converged in one task, for the cost of a few requests in all
+    instead of one module run each - one list request per kind and page of 200 (C(name__in)), writes only for the
+    items that change - and, with O(prune=true), the execution environments selected by O(prune_prefix) and
+    O(prune_organization) that are not listed are deleted. Every item is checked (image, relations, references)
+    before anything is written.
 options:
   name:
     description:
       - Name of the execution environment (unique across the AWX server).
+      - Required unless O(items) is given.
     type: str
-    required: true
   new_name:
     description:
       - New name to give the execution environment found by O(name).
@@ -66,7 +71,7 @@ options:
     description:
       - Resolve the tag of O(image) to its manifest digest in the registry and register C(name@sha256:...).
       - Requires O(image). An O(image) that already has a digest is registered as it is.
-      - The registry is read with O(registry_username)/O(registry_password) or O(registry_auth_file) (AWX never
+      - The registry is read with O(registry_username)/O(registry_password) or O(auth_file) (AWX never
         reveals the password stored in O(credential)).
     type: bool
     default: false
@@ -78,19 +83,24 @@ options:
     description:
       - Password or token of O(registry_username). Given to skopeo in a private auth file, never on the command line.
     type: str
-  registry_auth_file:
+  auth_file:
     description:
       - Path of a podman C(auth.json) or docker C(config.json) to read the registry with when O(pin_digest=true).
+      - The same option as O(eeforge.builder.ee_build#module:auth_file); V(registry_auth_file) is its old name.
     type: path
-  registry_tls_verify:
+    aliases: [registry_auth_file]
+  tls_verify:
     description:
       - Verify the registry's TLS certificate when O(pin_digest=true).
       - When omitted, C(registries.conf) decides (verification is on unless the registry is marked insecure there).
+      - The same option as O(eeforge.builder.ee_build#module:tls_verify); V(registry_tls_verify) is its old name.
     type: bool
+    aliases: [registry_tls_verify]
   force:
     description:
-      - With O(state=absent), delete the execution environment even when job templates, projects, organizations,
-        workflow nodes or the C(DEFAULT_EXECUTION_ENVIRONMENT) setting use it (AWX sets them to null).
+      - With O(state=absent), delete the execution environment even when job templates, inventory sources, projects,
+        organizations, workflow nodes or the C(DEFAULT_EXECUTION_ENVIRONMENT) setting use it (AWX sets them to null).
+      - With O(items) and O(prune=true), delete the pruned execution environments even when they are used.
     type: bool
     default: false
   state:
@@ -99,6 +109,82 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  items:
+    description:
+      - Many execution environments, each a dictionary of the options above (O(name) required), converged in one
+        task. Cannot be combined with those options at the top level, except O(force) for O(prune).
+      - Each item is planned before anything is written; a bad item fails the task with nothing changed.
+      - With user name and password, the task creates a temporary OAuth2 token, sends its requests with it (a real
+        AWX checks a password in about 0.14 s on every basic-auth request) and deletes it at the end, also when it
+        fails. A given O(controller_oauthtoken) is used as it is. In check mode nothing is written, not even a token.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: [Same as O(name).]
+        type: str
+        required: true
+      new_name:
+        description: [Same as O(new_name).]
+        type: str
+      image:
+        description: [Same as O(image).]
+        type: str
+      pull:
+        description: [Same as O(pull).]
+        type: str
+        choices: ['', always, missing, never]
+      credential:
+        description: [Same as O(credential).]
+        type: str
+      organization:
+        description: [Same as O(organization).]
+        type: str
+      description:
+        description: [Same as O(description).]
+        type: str
+      pin_digest:
+        description: [Same as O(pin_digest).]
+        type: bool
+        default: false
+      registry_username:
+        description: [Same as O(registry_username).]
+        type: str
+      registry_password:
+        description: [Same as O(registry_password).]
+        type: str
+      auth_file:
+        description: [Same as O(auth_file).]
+        type: path
+        aliases: [registry_auth_file]
+      tls_verify:
+        description: [Same as O(tls_verify).]
+        type: bool
+        aliases: [registry_tls_verify]
+      force:
+        description: [Same as O(force), for this item with O(items[].state=absent).]
+        type: bool
+        default: false
+      state:
+        description: [Same as O(state).]
+        type: str
+        choices: [present, absent]
+        default: present
+  prune:
+    description:
+      - With O(items), delete the execution environments that O(prune_prefix) and O(prune_organization) select
+        (both when both are given) and that O(items) does not name. Managed execution environments are never pruned.
+      - A pruned execution environment that is still used is refused, before anything is written, unless O(force=true).
+    type: bool
+    default: false
+  prune_prefix:
+    description:
+      - Name prefix of the execution environments O(prune) may delete, for example V(team-a-).
+    type: str
+  prune_organization:
+    description:
+      - Organization (name or id) whose execution environments O(prune) may delete.
+    type: str
 extends_documentation_fragment:
   - eeforge.builder.awx
   - eeforge.builder.attributes
@@ -136,6 +222,13 @@ EXAMPLES = r"""
   eeforge.builder.awx_execution_environment:
     name: ee-old
     state: absent
+
+- name: Converge the whole fleet of team A in one task, deleting its EEs that are no longer listed
+  eeforge.builder.awx_execution_environment:
+    items: "{{ team_a_ees | map('combine', {'organization': 'Team A', 'credential': 'registry.example.com'}) }}"
+    prune: true
+    prune_prefix: team-a-
+  register: fleet
 """
 
 RETURN = r"""
@@ -173,233 +266,96 @@ references:
   type: list
   elements: dict
   sample: [{"type": "job_template", "id": 11, "name": "deploy", "field": "execution_environment"}]
+results:
+  description:
+    - With O(items), one result per item, in the order of O(items).
+    - C(action) is V(create), V(update), V(delete) or V(none); C(image), C(previous_image) and C(digest) (with
+      O(items[].pin_digest)) are as above, C(references) is returned for deleted items.
+  returned: when O(items) is given
+  type: list
+  elements: dict
+  sample: [{"name": "ee-aws", "action": "none", "changed": false, "id": 7, "image": "registry.example.com/ee/aws:1.2",
+            "previous_image": "registry.example.com/ee/aws:1.2", "url": "https://awx.example.com/api/v2/execution_environments/7/"}]
+pruned:
+  description: With O(prune=true), the execution environments deleted (or, in check mode, that would be), with their references.
+  returned: when O(items) is given
+  type: list
+  elements: dict
+  sample: [{"name": "team-a-old", "id": 12, "references": []}]
 """
 
-from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import AwxError, same_ref
-from ansible_collections.eeforge.builder.plugins.module_utils._awx_compare import changed_fields
+from ansible_collections.eeforge.builder.plugins.module_utils._awx_ee import (
+    ITEM_ARGSPEC,
+    ITEM_RULES,
+    KIND,
+    Lookups,
+    apply,
+    checked_image,
+    find_references,
+    plan_absent,
+    plan_present,
+    result_of,
+    run_bulk,
+)
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_module import AwxModule
-from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import ImageRefError, split_ref
-from ansible_collections.eeforge.builder.plugins.module_utils._registry import RegistryError, resolve_digest
-
-KIND = "execution environment"
-ENDPOINT = "execution_environments/"
-
-
-def _summary(obj, field):
-    return ((obj or {}).get("summary_fields") or {}).get(field) or {}
-
-
-def view(obj, names=None):
-    """The managed fields of an EE as the diff shows them; relations by name (``names`` overrides)."""
-    if obj is None:
-        return {}
-    names = names or {}
-    result = dict(name=obj.get("name"), image=obj.get("image"), pull=obj.get("pull") or "",
-                  description=obj.get("description") or "")
-    for field in ("organization", "credential"):
-        result[field] = names[field] if field in names else _summary(obj, field).get("name")
-    return result
-
-
-def validate_image(module, name, image):
-    """Parse the image reference the way podman does; fail (before any AWX call) when it is not valid."""
-    try:
-        return split_ref(image, require_tag="@" not in image)
-    except ImageRefError as error:
-        module.fail_action("register", KIND, name, str(error))
-
-
-def pinned_image(module, name, image, ref):
-    """``(image@digest, digest)`` for ``image``, resolved in the registry."""
-    if ref.digest:
-        return image, ref.digest
-    params = module.params
-    try:
-        digest = resolve_digest(module, str(ref), username=params["registry_username"],
-                                password=params["registry_password"], auth_file=params["registry_auth_file"],
-                                tls_verify=params["registry_tls_verify"])
-    except RegistryError as error:
-        cause = str(error)
-        if cause.startswith("Failed to "):
-            cause = "could not " + cause[len("Failed to "):]
-        module.fail_action("pin", KIND, name, cause)
-    if not digest:
-        module.fail_action("pin", KIND, name, "image '%s' does not exist in its registry" % image,
-                           "Push it first, or check the repository and tag")
-    # The name as the task wrote it (no docker.io/library/ added), without the tag.
-    base = image[:-(len(ref.tag) + 1)] if ref.tag and image.endswith(":" + ref.tag) else image
-    return "%s@%s" % (base, digest), digest
-
-
-def find_existing(module, name, new_name):
-    with module.failing("look up", KIND, name):
-        found = module.client.find(ENDPOINT, name)
-        if not found and new_name:
-            found = module.client.find(ENDPOINT, new_name)
-    return found[0] if found else None
-
-
-def resolve_relations(module, existing, name):
-    """``{'organization': id|None, 'credential': id|None}`` for the fields that differ, plus names for the diff."""
-    params = module.params
-    wanted, names = {}, {}
-    org_value = params["organization"]
-    org_name = _summary(existing, "organization").get("name")
-    org_id = existing.get("organization") if existing else None
-    verb = "update" if existing else "create"
-    with module.failing(verb, KIND, name):
-        if existing is None or not same_ref(org_value, org_id, org_name):
-            org = module.client.resolve("organizations/", org_value, "organization") if org_value else None
-            wanted["organization"] = org["id"] if org else None
-            names["organization"] = org["name"] if org else None
-            org_id = wanted["organization"]
-        cred_value = params["credential"]
-        if cred_value is not None:
-            cred = _summary(existing, "credential")
-            current_id = existing.get("credential") if existing else None
-            if cred_value == "":
-                wanted["credential"] = None
-                names["credential"] = None
-            elif existing is None or not same_ref(cred_value, current_id, cred.get("name")):
-                found = find_credential(module, cred_value, org_id)
-                wanted["credential"] = found["id"]
-                names["credential"] = found["name"]
-    return wanted, names
-
-
-def find_credential(module, value, org_id):
-    """The Container Registry credential named (or numbered) ``value``; the one in ``org_id`` if several."""
-    def is_registry(obj):
-        return obj.get("kind") == "registry"
-    client = module.client
-    if value.isdigit() or org_id is None:
-        return client.resolve("credentials/", value, "Container Registry credential", match=is_registry)
-    candidates = [obj for obj in client.find("credentials/", value) if is_registry(obj)]
-    in_org = [obj for obj in candidates if obj.get("organization") == org_id]
-    if len(in_org) == 1 or len(candidates) == 1:
-        return (in_org or candidates)[0]
-    return client.resolve("credentials/", value, "Container Registry credential", match=is_registry)
-
-
-def find_references(module, ee):
-    """What points at ``ee``: templates, project and organization defaults, workflow nodes, the global default."""
-    client, ee_id, refs = module.client, ee["id"], []
-
-    def add(items, field, kind=None):
-        for item in items:
-            if item.get(field, ee_id) == ee_id:
-                refs.append(dict(type=kind or item.get("type"), id=item.get("id"),
-                                 name=item.get("name") or item.get("identifier"), field=field))
-
-    related = (ee.get("related") or {}).get("unified_job_templates") or "%s%d/unified_job_templates/" % (ENDPOINT, ee_id)
-    add(client.list(related), "execution_environment")
-    add(client.list("projects/", default_environment=ee_id), "default_environment", "project")
-    add(client.list("organizations/", default_environment=ee_id), "default_environment", "organization")
-    add(client.list("workflow_job_template_nodes/", execution_environment=ee_id), "execution_environment",
-        "workflow_job_template_node")
-    try:
-        default = client.get("settings/system/").get("DEFAULT_EXECUTION_ENVIRONMENT")
-    except AwxError as error:
-        if error.status != 403:
-            raise
-        module.warn("Could not read DEFAULT_EXECUTION_ENVIRONMENT (%s); only a superuser may read system settings."
-                    % error.cause)
-    else:
-        if default == ee_id:
-            refs.append(dict(type="setting", id=None, name="DEFAULT_EXECUTION_ENVIRONMENT", field="value"))
-    return refs
 
 
 def ensure_absent(module, existing):
     if existing is None:
         module.set_diff(dict(), dict())
         module.exit_with(None)
-    if existing.get("managed"):
-        module.fail_action("delete", KIND, existing["name"], "it is managed by AWX",
-                           "AWX recreates managed execution environments; leave it in place")
     with module.failing("delete", KIND, existing["name"]):
-        refs = find_references(module, existing)
-    if refs and not module.params["force"]:
-        users = ", ".join("%s '%s' (%s)" % (ref["type"], ref["name"], ref["field"]) for ref in refs)
-        module.fail_action("delete", KIND, existing["name"],
-                           "it is used by %s, which AWX would silently set to null" % users,
-                           "Point them at another execution environment first, or set force: true",
-                           references=refs)
-    module.remove(existing, KIND, existing["name"])
-    module.set_diff(view(existing), dict())
+        refs = [] if existing.get("managed") else find_references(module, [existing["id"]])[existing["id"]]
+    plan = apply(module, plan_absent(module, existing, refs, module.params["force"]))
+    module.set_diff(plan.before, dict())
     module.exit_with(existing, references=refs)
 
 
-def checked_image(module, name):
-    """``(image, digest)`` to register: validated and, with pin_digest, pinned (before AWX is called)."""
-    image = module.params["image"]
-    if image is None:
-        return None, None
-    ref = validate_image(module, name, image)
-    if module.params["pin_digest"]:
-        return pinned_image(module, name, image, ref)
-    return image, None
-
-
-def ensure_present(module, name, existing, image, digest):
+def ensure_present(module, lookups):
     params = module.params
-    wanted = dict((field, params[field]) for field in ("pull", "description") if params[field] is not None)
-    if image is not None:
-        wanted["image"] = image
-    elif existing is None:
-        module.fail_action("create", KIND, name, "image is not set", "Give the image reference, e.g. registry/ee:1.0")
-    if existing is None or params["new_name"]:
-        wanted["name"] = params["new_name"] or name
-    relations, names = resolve_relations(module, existing, name)
-    wanted.update(relations)
-
-    if existing is None:
-        obj = module.create(ENDPOINT, wanted, KIND, wanted["name"])
-        after = view(obj or wanted, names)
-    else:
-        payload = changed_fields(existing, wanted)
-        not_pull = sorted(set(payload) - set(["pull"]))
-        if existing.get("managed") and not_pull:
-            module.fail_action("update", KIND, existing["name"],
-                               "it is managed by AWX, which only lets 'pull' change (not %s)" % ", ".join(not_pull),
-                               "Change only pull, or register the image as another execution environment")
-        obj = module.update(existing, payload, KIND, existing["name"])
-        after = view(obj, names)
-    module.set_diff(view(existing), after)
-    extra = dict(image=(obj or wanted).get("image"), previous_image=existing.get("image") if existing else None)
+    image, digest = checked_image(module, params, params["name"])
+    with module.failing("look up", KIND, params["name"]):
+        existing = lookups.existing(params["name"], params["new_name"])
+    plan = apply(module, plan_present(module, params, existing, lookups, image, digest))
+    module.set_diff(plan.before, plan.after)
+    result = result_of(module, plan, params["pin_digest"])
+    extra = dict(image=result["image"], previous_image=result["previous_image"])
     if params["pin_digest"]:
-        extra["digest"] = digest
-    module.exit_with(obj, **extra)
+        extra["digest"] = result["digest"]
+    module.exit_with(plan.obj, **extra)
 
 
 def main():
-    argument_spec = dict(
-        name=dict(type="str", required=True),
-        new_name=dict(type="str"),
-        image=dict(type="str"),
-        pull=dict(type="str", choices=["", "always", "missing", "never"]),
-        credential=dict(type="str"),
-        organization=dict(type="str"),
-        description=dict(type="str"),
-        pin_digest=dict(type="bool", default=False),
-        registry_username=dict(type="str"),
-        registry_password=dict(type="str", no_log=True),
-        registry_auth_file=dict(type="path"),
-        registry_tls_verify=dict(type="bool"),
-        force=dict(type="bool", default=False),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
+    argument_spec = dict(ITEM_ARGSPEC)
+    argument_spec["name"] = dict(ITEM_ARGSPEC["name"], required=False)
+    items_spec = dict(type="list", elements="dict", options=ITEM_ARGSPEC)
+    items_spec.update(ITEM_RULES)
+    argument_spec.update(
+        items=items_spec,
+        prune=dict(type="bool", default=False),
+        prune_prefix=dict(type="str"),
+        prune_organization=dict(type="str"),
     )
     module = AwxModule(
         argument_spec=argument_spec,
-        required_if=[("pin_digest", True, ("image",))],
-        required_together=[("registry_username", "registry_password")],
-        mutually_exclusive=[("registry_password", "registry_auth_file")],
+        required_one_of=[("name", "items")],
+        mutually_exclusive=[("items", option) for option in ITEM_ARGSPEC if option != "force"]
+        + ITEM_RULES["mutually_exclusive"],
+        required_if=ITEM_RULES["required_if"] + [("prune", True, ("items",)),
+                                                 ("prune", True, ("prune_prefix", "prune_organization"), True)],
+        required_together=ITEM_RULES["required_together"],
     )
-    name = module.params["name"]
+    if module.params["items"] is not None:
+        try:
+            run_bulk(module)
+        finally:
+            module.release_token()
+    lookups = Lookups(module.client)
     if module.params["state"] == "absent":
-        ensure_absent(module, find_existing(module, name, module.params["new_name"]))
-    image, digest = checked_image(module, name)
-    ensure_present(module, name, find_existing(module, name, module.params["new_name"]), image, digest)
+        with module.failing("look up", KIND, module.params["name"]):
+            existing = lookups.existing(module.params["name"], module.params["new_name"])
+        ensure_absent(module, existing)
+    ensure_present(module, lookups)
 
 
 if __name__ == "__main__":

@@ -22,17 +22,19 @@ description:
     user name and password.
   - Required inputs (O(host)) are checked before AWX is called; AWX itself accepts a credential without them and
     fails only when a job starts.
+  - With O(items), many credentials are converged in one task: one list request (C(name__in)) for all of them,
+    writes only for those that change.
 options:
   name:
     description:
       - Name of the credential. Names are unique per organization and credential type.
+      - Required unless O(items) is given.
     type: str
-    required: true
   organization:
     description:
       - Organization (name or id) that owns the credential.
+      - Required unless O(items) is given.
     type: str
-    required: true
   description:
     description:
       - Description; when omitted, the current one is kept.
@@ -70,6 +72,50 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  items:
+    description:
+      - Many credentials, each a dictionary of the options above (O(name) and O(organization) required), converged
+        in one task. Cannot be combined with those options at the top level.
+      - Each item is planned before anything is written; a bad item fails the task with nothing changed.
+      - With user name and password, the task creates a temporary OAuth2 token, sends its requests with it and deletes
+        it at the end, also when it fails; a given O(controller_oauthtoken) is used as it is. In check mode nothing is
+        written, not even a token.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: [Same as O(name).]
+        type: str
+        required: true
+      organization:
+        description: [Same as O(organization).]
+        type: str
+        required: true
+      description:
+        description: [Same as O(description).]
+        type: str
+      host:
+        description: [Same as O(host).]
+        type: str
+      username:
+        description: [Same as O(username).]
+        type: str
+      password:
+        description: [Same as O(password).]
+        type: str
+      verify_ssl:
+        description: [Same as O(verify_ssl).]
+        type: bool
+      update_password:
+        description: [Same as O(update_password).]
+        type: str
+        choices: [on_create, always]
+        default: on_create
+      state:
+        description: [Same as O(state).]
+        type: str
+        choices: [present, absent]
+        default: present
 extends_documentation_fragment:
   - eeforge.builder.awx
   - eeforge.builder.attributes
@@ -107,6 +153,20 @@ EXAMPLES = r"""
     organization: Platform
     password: "{{ new_registry_token }}"
     update_password: always
+
+- name: All registry credentials of the platform team in one task
+  eeforge.builder.awx_registry_credential:
+    items:
+      - name: registry.example.com
+        organization: Platform
+        host: registry.example.com
+        username: ee-puller
+        password: "{{ registry_token }}"
+      - name: quay.io
+        organization: Platform
+        host: quay.io
+        username: "{{ quay_user }}"
+        password: "{{ quay_token }}"
 """
 
 RETURN = r"""
@@ -136,118 +196,56 @@ password_updated:
   returned: when O(state=present)
   type: bool
   sample: false
+results:
+  description:
+    - With O(items), one result per item, in the order of O(items), with C(name), C(organization), C(action)
+      (V(create), V(update), V(delete) or V(none)), C(changed), C(id), C(url) and, for present items,
+      C(credential_type), C(changed_inputs) and C(password_updated) as above.
+  returned: when O(items) is given
+  type: list
+  elements: dict
+  sample: [{"name": "quay.io", "organization": "Platform", "action": "none", "changed": false, "id": 3,
+            "url": "https://awx.example.com/api/v2/credentials/3/", "credential_type": 18, "changed_inputs": [],
+            "password_updated": false}]
 """
 
-from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import same_ref
-from ansible_collections.eeforge.builder.plugins.module_utils._awx_compare import (
-    changed_fields,
-    mask_secrets,
-    merge_inputs,
+from ansible_collections.eeforge.builder.plugins.module_utils._awx_credential import (
+    ITEM_ARGSPEC,
+    KIND,
+    Lookups,
+    apply,
+    extra_result,
+    plan,
+    run_bulk,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_module import AwxModule
 
-KIND = "registry credential"
-ENDPOINT = "credentials/"
-TYPE_NAMESPACE = "registry"
-SECRET_INPUTS = ("password",)
-REQUIRED_INPUTS = ("host",)
-
-
-def view(obj, inputs=None, changed_secrets=()):
-    if obj is None:
-        return {}
-    org = ((obj.get("summary_fields") or {}).get("organization") or {}).get("name")
-    inputs = obj.get("inputs") if inputs is None else inputs
-    return dict(name=obj.get("name"), organization=org, description=obj.get("description") or "",
-                inputs=mask_secrets(inputs or {}, SECRET_INPUTS, changed_secrets))
-
-
-def find_existing(module, name, organization):
-    """The registry credential ``name`` of ``organization``: one ``?name=`` GET, matched by kind and organization."""
-    def matches(obj):
-        org = (obj.get("summary_fields") or {}).get("organization") or {}
-        return obj.get("kind") == TYPE_NAMESPACE and same_ref(organization, obj.get("organization"), org.get("name"))
-    with module.failing("look up", KIND, name):
-        found = [obj for obj in module.client.find(ENDPOINT, name) if matches(obj)]
-    return found[0] if found else None
-
-
-def registry_type(module, name):
-    """The Container Registry credential type, looked up by namespace (then kind), never by id."""
-    with module.failing("create", KIND, name):
-        for query in (dict(namespace=TYPE_NAMESPACE), dict(kind=TYPE_NAMESPACE)):
-            for obj in module.client.list("credential_types/", **query):
-                if obj.get("namespace") == TYPE_NAMESPACE or (obj.get("kind") == TYPE_NAMESPACE and obj.get("managed")):
-                    return obj
-    module.fail_action("create", KIND, name, "AWX has no Container Registry credential type (namespace 'registry')",
-                       "Check that controller_host is AWX 18 or later")
-
-
-def check_required(module, name, inputs, verb):
-    missing = [key for key in REQUIRED_INPUTS if inputs.get(key) in (None, "")]
-    if missing:
-        module.fail_action(verb, KIND, name, "input %s is not set" % ", ".join(missing),
-                           "Set %s (AWX would accept the credential but every job using it would fail)"
-                           % " and ".join(missing))
-
-
-def given_inputs(params):
-    return dict((key, params[key]) for key in ("host", "username", "password", "verify_ssl"))
-
-
-def ensure_present(module, name, existing):
-    params = module.params
-    given = given_inputs(params)
-    if existing is None:
-        inputs, changed = merge_inputs(None, given, SECRET_INPUTS, True)
-        check_required(module, name, inputs, "create")
-        cred_type = registry_type(module, name)
-        with module.failing("create", KIND, name):
-            org = module.client.resolve("organizations/", params["organization"], "organization")
-        payload = dict(name=name, organization=org["id"], credential_type=cred_type["id"], inputs=inputs)
-        if params["description"] is not None:
-            payload["description"] = params["description"]
-        obj = module.create(ENDPOINT, payload, KIND, name)
-        after = view(dict(payload, summary_fields=dict(organization=dict(name=org["name"]))), inputs,
-                     [key for key in changed if key in SECRET_INPUTS])
-        type_id = cred_type["id"]
-    else:
-        inputs, changed = merge_inputs(existing.get("inputs"), given, SECRET_INPUTS,
-                                       params["update_password"] == "always")
-        check_required(module, name, inputs, "update")
-        payload = {}
-        if params["description"] is not None:
-            payload = changed_fields(existing, dict(description=params["description"]))
-        if changed:
-            payload["inputs"] = inputs
-        obj = module.update(existing, payload, KIND, name)
-        after = view(obj, inputs, [key for key in changed if key in SECRET_INPUTS])
-        type_id = existing.get("credential_type")
-    module.set_diff(view(existing), after)
-    module.exit_with(obj, credential_type=type_id, changed_inputs=[key for key in changed if key not in SECRET_INPUTS],
-                     password_updated="password" in changed)
-
 
 def main():
-    argument_spec = dict(
-        name=dict(type="str", required=True),
-        organization=dict(type="str", required=True),
-        description=dict(type="str"),
-        host=dict(type="str"),
-        username=dict(type="str"),
-        password=dict(type="str", no_log=True),
-        verify_ssl=dict(type="bool"),
-        update_password=dict(type="str", default="on_create", choices=["on_create", "always"], no_log=False),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
+    argument_spec = dict(ITEM_ARGSPEC)
+    argument_spec["name"] = dict(ITEM_ARGSPEC["name"], required=False)
+    argument_spec["organization"] = dict(ITEM_ARGSPEC["organization"], required=False)
+    argument_spec["items"] = dict(type="list", elements="dict", options=ITEM_ARGSPEC)
+    module = AwxModule(
+        argument_spec=argument_spec,
+        required_one_of=[("name", "items")],
+        required_together=[("name", "organization")],
+        mutually_exclusive=[("items", option) for option in ITEM_ARGSPEC],
     )
-    module = AwxModule(argument_spec=argument_spec)
-    name = module.params["name"]
-    existing = find_existing(module, name, module.params["organization"])
-    if module.params["state"] == "absent":
-        module.remove(existing, KIND, name)
-        module.set_diff(view(existing), {})
+    if module.params["items"] is not None:
+        try:
+            run_bulk(module)
+        finally:
+            module.release_token()
+    params = module.params
+    lookups = Lookups(module.client)
+    with module.failing("look up", KIND, params["name"]):
+        existing = lookups.existing(params["name"], params["organization"])
+    plan_ = apply(module, plan(module, params, existing, lookups))
+    module.set_diff(plan_.before, plan_.after)
+    if params["state"] == "absent":
         module.exit_with(existing)
-    ensure_present(module, name, existing)
+    module.exit_with(plan_.obj, **extra_result(plan_))
 
 
 if __name__ == "__main__":

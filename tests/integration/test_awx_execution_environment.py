@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 
 import pytest
 
@@ -344,3 +345,215 @@ def test_pin_digest(awx_standin, auth_registry, base_image, tmp_path):
         assert secret not in output
         assert files_containing(secret, scratch, username=auth_registry.username)[0] == [], secret
     assert leftovers(scratch / "tmp") == [] and leftovers(scratch / "ansible-remote") == []
+
+
+# -- bulk form: items, prune ----------------------------------------------------------------------
+
+def bulk_items(count, prefix="t16-ee-", **extra):
+    items = []
+    for number in range(count):
+        item = dict(name="%s%02d" % (prefix, number), image="registry.example.com/t16/ee-%02d:1.0" % number,
+                    pull=["missing", "always", "never", ""][number % 4])
+        if number % 3 == 0:
+            item.update(organization="t16-org", credential="t16-registry")
+        item.update(extra)
+        items.append(item)
+    return items
+
+
+def fleet_setup(awx):
+    org_id = awx.post("/api/v2/organizations/", {"name": "t16-org"})["id"]
+    cred_id = registry_credential(awx, name="t16-registry", org=org_id)
+    return org_id, cred_id
+
+
+def tokens(awx):
+    return sorted(token["description"] for token in awx.store.objects["tokens"].values())
+
+
+def split(path):
+    parsed = urllib.parse.urlsplit(path)
+    return parsed.path, dict(urllib.parse.parse_qsl(parsed.query))
+
+
+def test_bulk_create_then_unchanged_rerun_is_three_requests(awx_standin, tmp_path):
+    awx = awx_standin
+    org_id, cred_id = fleet_setup(awx)
+    items = bulk_items(30)
+    before_tokens = tokens(awx)
+    awx.clear_requests()
+    created = run_task(awx, tmp_path, MODULE, dict(items=items), diff=True)
+    assert created["changed"] is True, created
+    assert [(res["name"], res["action"], res["changed"]) for res in created["results"]] == \
+        [(item["name"], "create", True) for item in items]
+    assert [diff["after_header"] for diff in created["diff"]] == ["execution environment '%s'" % item["name"]
+                                                                  for item in items]
+    assert created["diff"][0] == {"before_header": "execution environment 't16-ee-00'",
+                                  "after_header": "execution environment 't16-ee-00'", "before": {}, "after": {
+                                      "name": "t16-ee-00", "image": "registry.example.com/t16/ee-00:1.0",
+                                      "pull": "missing", "description": "", "organization": "t16-org",
+                                      "credential": "t16-registry"}}
+    for item, res in zip(items, created["results"]):
+        raw = raw_ee(awx, res["id"])
+        assert (raw["name"], raw["image"], raw["pull"]) == (item["name"], item["image"], item["pull"])
+        assert (raw["organization"], raw["credential"]) == ((org_id, cred_id) if "organization" in item else (None, None))
+    # One list request per kind: the EEs, the organizations, the credentials; then one POST per EE.
+    gets = [split(req.path) for req in awx.requests if req.method == "GET"]
+    assert [(path, sorted(query)) for path, query in gets] == [
+        (EE, ["name__in", "page_size"]), ("/api/v2/organizations/", ["name__in", "page_size"]),
+        ("/api/v2/credentials/", ["name__in", "page_size"])]
+    assert gets[0][1]["page_size"] == "200" and gets[0][1]["name__in"].split(",") == sorted(i["name"] for i in items)
+    assert awx.count("POST", EE) == 30
+    assert tokens(awx) == before_tokens  # the temporary token is gone
+
+    awx.clear_requests()
+    again = run_task(awx, tmp_path, MODULE, dict(items=items))
+    assert again["changed"] is False, again
+    assert [(res["action"], res["id"]) for res in again["results"]] == [("none", res["id"]) for res in created["results"]]
+    log = [(req.method, split(req.path)[0]) for req in awx.requests]
+    token_id = int(log[-1][1].rstrip("/").rsplit("/", 1)[1])
+    assert log == [("POST", "/api/v2/tokens/"), ("GET", EE), ("DELETE", "/api/v2/tokens/%d/" % token_id)]
+    # The token authenticated the list request; the password went only to create and delete it.
+    assert tokens(awx) == before_tokens
+
+
+def test_bulk_update_writes_only_the_changed_items(awx_standin, tmp_path):
+    awx = awx_standin
+    fleet_setup(awx)
+    items = bulk_items(8)
+    created = run_task(awx, tmp_path, MODULE, dict(items=items))
+    ids = [res["id"] for res in created["results"]]
+    items[2]["image"] = "registry.example.com/t16/ee-02:2.0"
+    items[5].update(organization="t16-org", credential="t16-registry")
+    items[7]["pull"] = "always"
+    awx.clear_requests()
+    updated = run_task(awx, tmp_path, MODULE, dict(items=items), diff=True)
+    assert updated["changed"] is True
+    assert [res["action"] for res in updated["results"]] == ["none", "none", "update", "none", "none", "update",
+                                                             "none", "update"]
+    assert updated["results"][2]["previous_image"] == "registry.example.com/t16/ee-02:1.0"
+    assert updated["results"][2]["image"] == "registry.example.com/t16/ee-02:2.0"
+    assert [(req.method, req.path, req.body) for req in awx.writes(EE)] == [
+        ("PATCH", EE + "%d/" % ids[2], {"image": "registry.example.com/t16/ee-02:2.0"}),
+        ("PATCH", EE + "%d/" % ids[5], {"organization": awx.find("organizations", name="t16-org")["id"],
+                                        "credential": awx.find("credentials", name="t16-registry")["id"]}),
+        ("PATCH", EE + "%d/" % ids[7], {"pull": "always"})]
+    assert [(diff["after_header"], diff["before"]["organization"], diff["after"]["organization"])
+            for diff in updated["diff"]] == [("execution environment 't16-ee-02'", None, None),
+                                             ("execution environment 't16-ee-05'", None, "t16-org"),
+                                             ("execution environment 't16-ee-07'", None, None)]
+    assert raw_ee(awx, ids[7])["pull"] == "always"
+
+
+def test_bulk_check_mode_predicts_and_writes_nothing(awx_standin, tmp_path):
+    awx = awx_standin
+    fleet_setup(awx)
+    items = bulk_items(4)
+    before = set(awx.store.objects["execution_environments"])
+    awx.clear_requests()
+    predicted = run_task(awx, tmp_path, MODULE, dict(items=items), check=True, diff=True)
+    assert predicted["changed"] is True and [res["action"] for res in predicted["results"]] == ["create"] * 4
+    assert [res["id"] for res in predicted["results"]] == [None] * 4
+    assert len(predicted["diff"]) == 4
+    assert awx.writes() == [] and set(awx.store.objects["execution_environments"]) == before  # not even a token
+
+    created = run_task(awx, tmp_path, MODULE, dict(items=items))
+    awx.post(EE, {"name": "t16-ee-99", "image": IMAGE})
+    items[1]["image"] = "registry.example.com/t16/ee-01:2.0"
+    awx.clear_requests()
+    predicted = run_task(awx, tmp_path, MODULE, dict(items=items[:3] + [dict(items[3], state="absent")], prune=True,
+                                                     prune_prefix="t16-ee-"), check=True, diff=True)
+    assert [res["action"] for res in predicted["results"]] == ["none", "update", "none", "delete"]
+    assert [res["name"] for res in predicted["pruned"]] == ["t16-ee-99"]
+    assert [diff["after_header"] for diff in predicted["diff"]] == [
+        "execution environment 't16-ee-01'", "execution environment 't16-ee-03'", "execution environment 't16-ee-99'"]
+    assert awx.writes() == []
+    assert raw_ee(awx, created["results"][1]["id"])["image"] == "registry.example.com/t16/ee-01:1.0"
+
+
+def test_bulk_prune_refuses_referenced_ees_unless_forced(awx_standin, tmp_path):
+    awx = awx_standin
+    org_id, _cred = fleet_setup(awx)
+    items = bulk_items(6)
+    run_task(awx, tmp_path, MODULE, dict(items=items))
+    other = awx.post(EE, {"name": "t16-other", "image": IMAGE})["id"]  # outside the prefix: never pruned
+    used = awx.find("execution_environments", name="t16-ee-04")["id"]
+    unused = awx.find("execution_environments", name="t16-ee-05")["id"]
+    awx.patch("/api/v2/job_templates/7/", {"execution_environment": used})
+    awx.patch("/api/v2/organizations/%d/" % org_id, {"default_environment": used})
+    before_tokens = tokens(awx)
+    awx.clear_requests()
+
+    refused = run_task(awx, tmp_path, MODULE, dict(items=items[:4], prune=True, prune_prefix="t16-ee-"))
+    assert refused["failed"] is True, refused
+    assert refused["msg"] == (
+        "Failed to prune execution environment 't16-ee-04': in use ('t16-ee-04' by job_template 'Demo Job Template', "
+        "organization 't16-org'), and AWX would silently set those references to null. Point them at another "
+        "execution environment first, or set force: true.")
+    assert refused["references"] == {"t16-ee-04": [
+        {"type": "job_template", "id": 7, "name": "Demo Job Template", "field": "execution_environment"},
+        {"type": "organization", "id": org_id, "name": "t16-org", "field": "default_environment"}]}
+    # Nothing was deleted, not even the unused one; the token was deleted although the task failed.
+    assert [(req.method, split(req.path)[0]) for req in awx.writes() if "/tokens/" not in req.path] == []
+    assert raw_ee(awx, used) and raw_ee(awx, unused) and tokens(awx) == before_tokens
+    # One request per kind of reference for all the EEs to prune (contract fleet/111-115) and the settings.
+    assert sorted(split(req.path)[0] for req in awx.requests if req.method == "GET") == sorted([
+        EE, "/api/v2/job_templates/", "/api/v2/inventory_sources/", "/api/v2/projects/", "/api/v2/organizations/",
+        "/api/v2/workflow_job_template_nodes/", "/api/v2/settings/system/"])
+
+    forced = run_task(awx, tmp_path, MODULE, dict(items=items[:4], prune=True, prune_prefix="t16-ee-", force=True),
+                      diff=True)
+    assert forced["changed"] is True, forced
+    assert [(res["name"], res["id"], len(res["references"])) for res in forced["pruned"]] == [
+        ("t16-ee-05", unused, 0), ("t16-ee-04", used, 2)] or \
+        [(res["name"], res["id"], len(res["references"])) for res in forced["pruned"]] == [
+        ("t16-ee-04", used, 2), ("t16-ee-05", unused, 0)]
+    assert [res["action"] for res in forced["results"]] == ["none"] * 4
+    assert raw_ee(awx, used) is None and raw_ee(awx, unused) is None and raw_ee(awx, other) is not None
+    assert awx.get("/api/v2/job_templates/7/")["execution_environment"] is None
+    assert {diff["after_header"]: diff["after"] for diff in forced["diff"]} == {
+        "execution environment 't16-ee-04'": {}, "execution environment 't16-ee-05'": {}}
+
+
+def test_bulk_prune_by_organization_and_absent_items(awx_standin, tmp_path):
+    awx = awx_standin
+    org_id, _cred = fleet_setup(awx)
+    in_org = awx.post(EE, {"name": "t16-stray", "image": IMAGE, "organization": org_id})["id"]
+    global_ee = awx.post(EE, {"name": "t16-global", "image": IMAGE})["id"]
+    gone = awx.post(EE, {"name": "t16-gone", "image": IMAGE})["id"]
+    items = [dict(name="t16-kept", image=IMAGE, organization="t16-org"), dict(name="t16-gone", state="absent"),
+             dict(name="t16-never-was", state="absent")]
+    result = run_task(awx, tmp_path, MODULE, dict(items=items, prune=True, prune_organization="t16-org"))
+    assert result["changed"] is True, result
+    assert [(res["name"], res["action"]) for res in result["results"]] == [
+        ("t16-kept", "create"), ("t16-gone", "delete"), ("t16-never-was", "none")]
+    assert result["results"][1]["references"] == []
+    assert [res["name"] for res in result["pruned"]] == ["t16-stray"]
+    assert raw_ee(awx, in_org) is None and raw_ee(awx, gone) is None and raw_ee(awx, global_ee) is not None
+
+
+def test_bulk_bad_item_fails_before_anything_is_written(awx_standin, tmp_path):
+    awx = awx_standin
+    fleet_setup(awx)
+    items = bulk_items(3) + [dict(name="t16-bad", image="registry.example.com/t16/Bad:1.0")]
+    result = run_task(awx, tmp_path, MODULE, dict(items=items))
+    assert result["failed"] is True and result["msg"].startswith(
+        "Failed to register execution environment 't16-bad': Invalid image reference"), result
+    assert awx.requests == []
+    items[3] = dict(name="t16-bad", image=IMAGE, organization="t16-no-such-org")
+    result = run_task(awx, tmp_path, MODULE, dict(items=items))
+    assert result["msg"] == ("Failed to create execution environment 't16-bad': organization 't16-no-such-org' does "
+                             "not exist (or user 'admin' cannot see it). Check the name or id, or create the "
+                             "organization first."), result
+    assert [req.path for req in awx.writes() if "/tokens/" not in req.path] == []
+    both = run_task(awx, tmp_path, MODULE, dict(items=items, name="t16-x"))
+    assert both["failed"] is True and "mutually exclusive" in both["msg"], both
+
+
+def test_bulk_with_a_token_uses_it(awx_standin, tmp_path):
+    awx = awx_standin
+    items = bulk_items(3, organization=None, credential=None)
+    result = run_task(awx, tmp_path, MODULE, dict(items=items, controller_username=None, controller_password=None,
+                                                  controller_oauthtoken=awx.token))
+    assert result["changed"] is True, result
+    assert awx.count("POST", "/api/v2/tokens/") == 0 and awx.count("DELETE", "/api/v2/tokens/") == 0

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -265,3 +266,77 @@ def test_planted_password_never_in_verbose_output(awx_standin, tmp_path):
     assert files_containing(PLANTED, scratch)[0] == []
     cred = awx.find("credentials", name="t5-registry")
     assert stored(awx, cred["id"])["inputs"]["password"] == PLANTED  # it did reach AWX
+
+
+# -- bulk form: items -------------------------------------------------------------------------------
+
+def bulk_creds(count):
+    return [dict(name="t16-registry-%d" % number, organization="Default" if number % 2 else "t16-org",
+                 host="registry%d.example.com" % number, username="bot%d" % number,
+                 password="%s-%d" % (PLANTED, number)) for number in range(count)]
+
+
+def test_bulk_create_then_unchanged_rerun_is_three_requests(awx_standin, tmp_path):
+    awx = awx_standin
+    org_id = awx.post("/api/v2/organizations/", {"name": "t16-org"})["id"]
+    items = bulk_creds(5)
+    awx.clear_requests()
+    created = run_task(awx, tmp_path, MODULE, dict(items=items), diff=True)
+    assert created["changed"] is True, created
+    assert [(res["name"], res["action"], res["password_updated"]) for res in created["results"]] == \
+        [(item["name"], "create", True) for item in items]
+    for item, res in zip(items, created["results"]):
+        raw = stored(awx, res["id"])
+        assert raw["inputs"] == {"host": item["host"], "username": item["username"], "password": item["password"]}
+        assert raw["organization"] == (1 if item["organization"] == "Default" else org_id)
+    assert [diff["after"]["inputs"]["password"] for diff in created["diff"]] == ["********"] * 5
+    assert PLANTED not in json.dumps(created)
+    assert [(req.method, req.path.split("?")[0]) for req in awx.requests if req.method == "GET"] == [
+        ("GET", "/api/v2/credentials/"), ("GET", "/api/v2/organizations/"), ("GET", "/api/v2/credential_types/")]
+
+    awx.clear_requests()
+    again = run_task(awx, tmp_path, MODULE, dict(items=items))
+    assert again["changed"] is False and [res["action"] for res in again["results"]] == ["none"] * 5, again
+    log = [(req.method, req.path.split("?")[0]) for req in awx.requests]
+    token_id = int(log[-1][1].rstrip("/").rsplit("/", 1)[1])
+    assert log == [("POST", "/api/v2/tokens/"), ("GET", "/api/v2/credentials/"),
+                   ("DELETE", "/api/v2/tokens/%d/" % token_id)]
+    assert token_id not in awx.store.objects["tokens"]
+    assert "name__in=" in awx.requests[1].path and "page_size=200" in awx.requests[1].path
+
+
+def test_bulk_update_keeps_secrets_and_writes_only_changes(awx_standin, tmp_path):
+    awx = awx_standin
+    awx.post("/api/v2/organizations/", {"name": "t16-org"})
+    items = bulk_creds(4)
+    created = run_task(awx, tmp_path, MODULE, dict(items=items))
+    items[1]["host"] = "moved.example.com"
+    items[3] = dict(name=items[3]["name"], organization=items[3]["organization"], state="absent")
+    awx.clear_requests()
+    updated = run_task(awx, tmp_path, MODULE, dict(items=items), diff=True)
+    assert [res["action"] for res in updated["results"]] == ["none", "update", "none", "delete"], updated
+    assert updated["results"][1]["changed_inputs"] == ["host"] and updated["results"][1]["password_updated"] is False
+    writes = [(req.method, req.path) for req in awx.writes() if "/tokens/" not in req.path]
+    assert writes == [("PATCH", "/api/v2/credentials/%d/" % created["results"][1]["id"]),
+                      ("DELETE", "/api/v2/credentials/%d/" % created["results"][3]["id"])]
+    assert stored(awx, created["results"][1]["id"])["inputs"] == {
+        "host": "moved.example.com", "username": "bot1", "password": "%s-1" % PLANTED}
+    assert created["results"][3]["id"] not in awx.store.objects["credentials"]
+    assert [diff["before_header"] for diff in updated["diff"]] == [
+        "registry credential 't16-registry-1' (organization Default)",
+        "registry credential 't16-registry-3' (organization Default)"]
+
+
+def test_bulk_check_mode_writes_nothing(awx_standin, tmp_path):
+    awx = awx_standin
+    awx.post("/api/v2/organizations/", {"name": "t16-org"})
+    before = set(awx.store.objects["credentials"])
+    awx.clear_requests()
+    predicted = run_task(awx, tmp_path, MODULE, dict(items=bulk_creds(3)), check=True, diff=True)
+    assert predicted["changed"] is True and [res["action"] for res in predicted["results"]] == ["create"] * 3
+    assert awx.writes() == [] and set(awx.store.objects["credentials"]) == before
+    missing_host = run_task(awx, tmp_path, MODULE, dict(items=bulk_creds(2) + [dict(name="t16-nohost",
+                                                                                     organization="Default")]))
+    assert missing_host["failed"] is True and missing_host["msg"].startswith(
+        "Failed to create registry credential 't16-nohost': input host is not set."), missing_host
+    assert [req for req in awx.writes() if "/tokens/" not in req.path] == []

@@ -23,7 +23,10 @@ from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import
     AwxError,
     AwxSettings,
     describe_http_error,
+    find_workflow_node,
+    in_organization,
     make_connection,
+    pick,
     render_body,
     same_ref,
 )
@@ -301,6 +304,77 @@ def test_name_or_id_missing_and_ambiguous():
 def test_match_narrows_candidates():
     client, adapter, dummy = make_client([(200, page([{"id": 1, "kind": "ssh"}, {"id": 2, "kind": "registry"}]))])
     assert client.get_by_name_or_id("credentials/", "c", match=lambda obj: obj["kind"] == "registry")["id"] == 2
+
+
+def test_list_in_asks_names_and_ids_in_chunks_of_at_most_200():
+    names = ["ee-%03d" % number for number in range(250)]
+    client, adapter, dummy = make_client([(200, page([{"id": 1}])), (200, page([{"id": 2}])),
+                                          (200, page([{"id": 2}, {"id": 3}])), (200, page([{"id": 4}]))])
+    found = client.list_in("execution_environments/", names + ["12", 13, "with,comma"])
+    assert sorted(obj["id"] for obj in found) == [1, 2, 3, 4]  # each object once
+    queries = [requests.utils.urlparse(sent["url"]).query for sent in adapter.sent]
+    first = dict(part.split("=", 1) for part in queries[0].split("&"))
+    assert first["page_size"] == "200" and requests.utils.unquote(first["name__in"]).split(",") == sorted(
+        names + ["12"])[:200]
+    assert "id__in=12%2C13" in queries[2]
+    assert queries[3] == "name=with%2Ccomma"  # AWX splits __in values on commas
+
+
+def test_list_in_names_only_and_nothing_to_ask():
+    client, adapter, dummy = make_client([(200, page([]))])
+    assert client.list_in("execution_environments/", ["42"], ids=False) == []
+    assert "id__in" not in adapter.sent[0]["url"]
+    assert client.list_in("organizations/", [None, ""]) == [] and len(adapter.sent) == 1
+
+
+def test_open_token_then_bearer_then_close_with_basic_auth():
+    client, adapter, dummy = make_client([(201, {"id": 9, "token": "tok-123"}), (200, page([])), (204, None)])
+    assert client.open_token("bulk run") == "tok-123"
+    assert adapter.sent[0]["body"] == {"description": "bulk run", "application": None, "scope": "write"}
+    assert adapter.sent[0]["headers"]["Authorization"].startswith("Basic ")
+    client.list("execution_environments/")
+    assert adapter.sent[1]["headers"]["Authorization"] == "Bearer tok-123"
+    client.close_token()
+    assert (adapter.sent[2]["method"], adapter.sent[2]["url"]) == ("DELETE", HOST + "/api/v2/tokens/9/")
+    assert adapter.sent[2]["headers"]["Authorization"].startswith("Basic ")
+    assert client.token_id is None
+    client.close_token()  # nothing left to delete
+    assert len(adapter.sent) == 3
+
+
+def test_open_token_without_a_token_in_the_answer_is_an_error():
+    client, adapter, dummy = make_client([(201, {"id": 9})])
+    with pytest.raises(AwxError, match="without a token"):
+        client.open_token("bulk run")
+    assert client.token_id is None
+
+
+def test_pick_by_name_then_id_and_errors():
+    objects = [{"id": 3, "name": "a", "organization": 1}, {"id": 4, "name": "b", "organization": 2},
+               {"id": 5, "name": "b", "organization": 1}]
+    assert pick(objects, "a", "organization", "user 'x'")["id"] == 3
+    assert pick(objects, 4, "organization", "user 'x'")["id"] == 4
+    assert pick(objects, "5", "organization", "user 'x'")["id"] == 5
+    assert pick(objects, "b", "credential", "user 'x'", match=in_organization({"id": 2}))["id"] == 4
+    with pytest.raises(AwxError, match="ids 4, 5"):
+        pick(objects, "b", "credential", "user 'x'")
+    with pytest.raises(AwxError) as error:
+        pick(objects, "c", "organization", "user 'x'")
+    assert error.value.cause == "organization 'c' does not exist (or user 'x' cannot see it)"
+    assert in_organization(None) is None
+
+
+def test_find_workflow_node_by_identifier_or_id():
+    nodes = page([{"id": 16, "identifier": "build-1"}, {"id": 19, "identifier": "converge"}])
+    client, adapter, dummy = make_client([(200, nodes), (200, nodes), (200, nodes)])
+    workflow = {"id": 48, "name": "build EEs"}
+    assert find_workflow_node(client, workflow, "converge")["id"] == 19
+    assert adapter.sent[0]["url"] == HOST + "/api/v2/workflow_job_templates/48/workflow_nodes/"
+    assert find_workflow_node(client, workflow, "16")["identifier"] == "build-1"
+    with pytest.raises(AwxError) as error:
+        find_workflow_node(client, workflow, "nope")
+    assert error.value.cause == ("workflow job template 'build EEs' has no node with identifier 'nope' "
+                                 "(it has 'build-1', 'converge')")
 
 
 def test_absolute_url():
