@@ -75,14 +75,25 @@ def parse_options(tokens):
 
 
 def parse_wanted(items):
-    """Options as a user writes them, one per item: ``--device=/dev/fuse``, ``--device /dev/fuse`` or
-    ``--privileged``; returned like ``parse_options``, spelled as AWX does (flag and value apart)."""
+    """Options as a user writes them: one per item (``--device=/dev/fuse``, ``--device /dev/fuse``,
+    ``--privileged``), or as AWX stores them, the option and its value as two items (``['--network',
+    'slirp4netns:enable_ipv6=true']``, what GET /api/v2/settings/jobs/ returns); returned like
+    ``parse_options``, spelled as AWX does (flag and value apart)."""
     wanted = []
     for item in items or []:
+        if not isinstance(item, string_types):
+            raise OptionError("%r is not a podman run option (options are strings)" % (item,))
         item = item.strip()
         if not item.startswith("-"):
-            raise OptionError("'%s' is not a podman run option (it must start with '-', e.g. '--device=/dev/fuse')"
-                              % item)
+            previous = wanted[-1] if wanted else None
+            if previous is not None and previous[1] is None and previous[0] not in FLAGS:
+                # AWX's own format: the value of the option before it.
+                wanted[-1] = (previous[0], item, [previous[0], item])
+                continue
+            if previous is not None and previous[1] is None:
+                raise OptionError("'%s' follows %s, which takes no value" % (item, previous[0]))
+            raise OptionError("'%s' is not a podman run option (it must start with '-', e.g. '--device=/dev/fuse', "
+                              "or be the value after its option, as in ['--device', '/dev/fuse'])" % item)
         if item.startswith("--") and "=" in item.split(" ", 1)[0]:
             flag, value = item.split("=", 1)
         elif " " in item:

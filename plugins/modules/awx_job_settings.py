@@ -23,7 +23,9 @@ description:
 options:
   container_run_options:
     description:
-      - C(podman run) options, one per item, as V(--device=/dev/fuse), V(--device /dev/fuse) or V(--privileged).
+      - C(podman run) options, one per item, as V(--device=/dev/fuse), V(--device /dev/fuse) or V(--privileged), or
+        as AWX itself stores and returns them, the option and its value as two items (V([--network,
+        slirp4netns:enable_ipv6=true])); the spellings can be mixed.
       - They are sent as AWX writes them, the option and its value as two items.
     type: list
     elements: str
@@ -62,6 +64,12 @@ EXAMPLES = r"""
   eeforge.builder.awx_job_settings:
     container_run_options:
       - --network=slirp4netns:enable_ipv6=true,allow_host_loopback=true
+
+- name: The same, written as AWX returns the setting (option and value as two items)
+  eeforge.builder.awx_job_settings:
+    container_run_options:
+      - --network
+      - slirp4netns:enable_ipv6=true,allow_host_loopback=true
 
 - name: Expose the build cache to jobs
   eeforge.builder.awx_job_settings:

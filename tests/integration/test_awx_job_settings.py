@@ -62,5 +62,29 @@ def test_invalid_option_fails_before_any_write(awx_standin, tmp_path):
     assert result["failed"] is True
     assert result["msg"] == (
         "Failed to update AWX setting 'DEFAULT_CONTAINER_RUN_OPTIONS': 'device=/dev/fuse' is not a podman run option "
-        "(it must start with '-', e.g. '--device=/dev/fuse'). Fix container_run_options.")
+        "(it must start with '-', e.g. '--device=/dev/fuse', or be the value after its option, as in "
+        "['--device', '/dev/fuse']). Fix container_run_options.")
     assert awx_standin.writes() == []
+
+
+def test_awx_own_format_option_and_value_as_two_items(awx_standin, tmp_path):
+    # What GET /api/v2/settings/jobs/ returns (contract 71) and the list the recorded PATCH sent (72),
+    # given to the module as they are: option and value as separate elements.
+    assert awx_standin.get("/api/v2/settings/jobs/")["DEFAULT_CONTAINER_RUN_OPTIONS"] == AWX_DEFAULT
+    recorded_patch = AWX_DEFAULT + ["--device", "/dev/fuse"]
+    awx_standin.clear_requests()
+    same, added, again, moved = run_tasks(awx_standin, tmp_path, [
+        {"name": "AWX's default as AWX returns it", MODULE: {"container_run_options": AWX_DEFAULT}},
+        {"name": "The recorded PATCH list", MODULE: {"container_run_options": recorded_patch}},
+        {"name": "Again", MODULE: {"container_run_options": recorded_patch}},
+        {"name": "Another network, AWX format", MODULE: {
+            "container_run_options": ["--network", "slirp4netns:enable_ipv6=true,allow_host_loopback=true"]}},
+    ])
+    assert same["changed"] is False and same["container_run_options"] == AWX_DEFAULT, same
+    assert added["changed"] is True and added["container_run_options"] == recorded_patch, added
+    assert again["changed"] is False
+    assert moved["container_run_options"] == ["--network", "slirp4netns:enable_ipv6=true,allow_host_loopback=true",
+                                              "--device", "/dev/fuse"]
+    assert [req.body for req in awx_standin.writes()] == [
+        {"DEFAULT_CONTAINER_RUN_OPTIONS": recorded_patch},
+        {"DEFAULT_CONTAINER_RUN_OPTIONS": moved["container_run_options"]}]

@@ -6,6 +6,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+import os
+
 import pytest
 
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_job_settings import (
@@ -91,3 +94,49 @@ def test_show_paths():
     assert merge_show_paths(["/a", "/b:/c"], ["/x:/c"], state="absent") == ["/a"]
     with pytest.raises(OptionError, match="absolute host path"):
         merge_show_paths([], ["cache"])
+
+
+# -- AWX's own format, from the recorded settings exchanges (tests/awx_contract/71-73) -------------
+
+CONTRACT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "awx_contract")
+
+
+def recorded(number):
+    path = [name for name in os.listdir(CONTRACT) if name.startswith("%02d-" % number)][0]
+    with open(os.path.join(CONTRACT, path)) as handle:
+        return json.load(handle)
+
+
+def test_awx_format_is_accepted_as_wanted_options():
+    current = recorded(71)["response_body"]["DEFAULT_CONTAINER_RUN_OPTIONS"]
+    assert current == AWX_DEFAULT
+    # What AWX returns, given back as it is: nothing to change.
+    assert merge_run_options(current, current) == current
+    assert parse_wanted(current) == parse_options(current)
+    # The list the recorded PATCH sent, in AWX's format, on top of what the GET returned: AWX's answer.
+    patch = recorded(72)
+    wanted = patch["request_body"]["DEFAULT_CONTAINER_RUN_OPTIONS"]
+    assert merge_run_options(current, wanted) == patch["response_body"]["DEFAULT_CONTAINER_RUN_OPTIONS"]
+    # Removing what the restore exchange removed gives what it sent.
+    restore = recorded(73)
+    assert merge_run_options(wanted, ["--device", "/dev/fuse"], state="absent") == \
+        restore["request_body"]["DEFAULT_CONTAINER_RUN_OPTIONS"]
+
+
+def test_awx_format_mixed_with_one_item_spellings():
+    assert parse_wanted(["--network", "slirp4netns:allow_host_loopback=true", "--privileged", "--device=/dev/fuse",
+                         "--security-opt", "label=disable"]) == [
+        ("--network", "slirp4netns:allow_host_loopback=true", ["--network", "slirp4netns:allow_host_loopback=true"]),
+        ("--privileged", None, ["--privileged"]),
+        ("--device", "/dev/fuse", ["--device", "/dev/fuse"]),
+        ("--security-opt", "label=disable", ["--security-opt", "label=disable"]),
+    ]
+
+
+def test_awx_format_value_after_a_flag_that_takes_none_is_refused():
+    with pytest.raises(OptionError, match="'x' follows --privileged, which takes no value"):
+        parse_wanted(["--privileged", "x"])
+    with pytest.raises(OptionError, match="is not a podman run option"):
+        parse_wanted(["slirp4netns:enable_ipv6=true"])
+    with pytest.raises(OptionError, match="is not a podman run option"):
+        parse_wanted(["--device=/dev/fuse", "/dev/kvm"])
