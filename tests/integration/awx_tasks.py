@@ -30,8 +30,8 @@ def _env(extra=None):
     return env
 
 
-def run_playbook(playbook, extra_vars=None, check=False, diff=False, env=None, timeout=600):
-    """ansible-playbook ``playbook`` on localhost; returns (json callback document, rc, output text)."""
+def run_playbook(playbook, extra_vars=None, check=False, diff=False, env=None, timeout=600, cwd=REPO_ROOT):
+    """ansible-playbook ``playbook`` on localhost (in ``cwd``); returns (json callback document, rc, output text)."""
     argv = ["ansible-playbook", "-i", "localhost,", "-c", "local",
             "-e", "ansible_python_interpreter=%s" % sys.executable, playbook]
     if extra_vars:
@@ -41,7 +41,7 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, env=None, t
     if diff:
         argv.append("--diff")
     proc = subprocess.run(argv, capture_output=True, text=True, env=_env(env), timeout=timeout, check=False,
-                          cwd=REPO_ROOT)
+                          cwd=cwd)
     start = proc.stdout.find("{")
     assert start >= 0, proc.stdout + proc.stderr
     return json.loads(proc.stdout[start:]), proc.returncode, proc.stdout + proc.stderr
