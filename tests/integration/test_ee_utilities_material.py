@@ -23,6 +23,7 @@ import base64
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 
 import pytest
@@ -463,3 +464,41 @@ def test_refused_variable_says_why_and_what_instead(scratch, name, value, says, 
     if fix:
         assert fix in msg, msg
     assert not ee_build_results(doc, "Build ")
+
+
+def test_check_mode_writes_the_context_without_building(scratch):
+    """infra.ee_utilities 4.x users keep the generated definition and context (ee_builder_dir, clean false):
+    in check mode the role writes them and builds nothing (what ``ansible-builder create`` does)."""
+    context_root = os.path.join(scratch, "contexts")
+    images = local_images()
+    ee_list = [{"name": "gen-only", "images": {"base_image": {"name": "127.0.0.1:%d/base:1" % free_port()}},
+                "dependencies": {"python": ["six==1.16.0"]}}]
+    doc, rc, output = role_check(scratch, ee_list, ee_builder_dir=context_root, ee_builder_dir_clean=False)
+    assert rc == 0, output[-8000:]
+    context = os.path.join(context_root, "gen-only")
+    assert os.path.exists(os.path.join(context, "Containerfile")), os.listdir(context_root)
+    with open(os.path.join(context, "Containerfile"), encoding="utf-8") as handle:
+        assert "FROM" in handle.read()
+    found = subprocess.run(["grep", "-rl", "six==1.16.0", context], capture_output=True, text=True, check=False)
+    assert found.stdout.strip(), "the python requirement is not in the written context"
+    assert local_images() == images
+
+
+def test_blog_playbook_check_diff_shows_the_definition_change(material, blog_first_run):
+    """--check --diff of a changed item shows the definition that would be built against the image's."""
+    dest = blog_first_run[0]
+    path = blog_playbook(material)
+    with open(path, encoding="utf-8") as handle:
+        plays = yaml.safe_load(handle)
+    plays[0]["vars"]["ee_list"][0]["dependencies"]["python"].append("six==1.16.0")
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(plays, handle, sort_keys=False)
+    doc, rc, output = run_playbook(path, blog_vars(material, dest), check=True, diff=True, timeout=900)
+    assert rc == 0, output[-8000:]
+    [build] = ee_build_results(doc, "Build %s/ee_aws:1.0" % dest)
+    assert build["changed"] is True
+    diffs = build["diff"] if isinstance(build["diff"], list) else [build["diff"]]
+    text = json.dumps(diffs)
+    assert "six==1.16.0" in text and "boto3" in text, diffs
+    before = " ".join(json.dumps(d.get("before", "")) for d in diffs)
+    assert "six==1.16.0" not in before and "boto3" in before, diffs
