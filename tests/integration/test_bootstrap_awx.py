@@ -227,3 +227,78 @@ def test_rollback_never_moves_an_ee(awx_standin):
     assert failed["msg"] == ("Execution environment 'ee-aws' is not in organization Default; set "
                              "rollback_ee_organization to its organization (a rollback never moves an EE).")
     assert awx.writes() == []
+
+
+# -- the "build EEs" workflow: one node per group, a converge node ---------------------------------
+
+EE_LIST = [{"name": "ee-aws", "tag": "1.0"}, {"name": "ee-azure", "tag": "1.0"}, {"name": "ee-net", "tag": "2.0"}]
+
+
+def workflow_vars(standin, groups, **extra):
+    values = bootstrap_vars(standin, awx_bootstrap_ee_list=EE_LIST, awx_bootstrap_build_groups=groups)
+    for key in ("awx_bootstrap_container_run_options", "awx_bootstrap_build_cache_path",
+                "awx_bootstrap_container_group"):
+        del values[key]
+    values.update(extra)
+    return values
+
+
+def nodes_of(standin, workflow_id):
+    """The workflow's nodes by identifier, read back over the API (contract fleet/127)."""
+    listing = standin.get("/api/v2/workflow_job_templates/%d/workflow_nodes/" % workflow_id)
+    return {node["identifier"]: node for node in listing["results"]}
+
+
+def test_build_workflow_objects_as_recorded_and_rerun_writes_nothing(awx_standin):
+    awx = awx_standin
+    awx.add_project_dir("eeforge", {"playbooks/build_ees.yml": "- hosts: localhost\n  tasks: []\n"})
+    groups = [["ee-aws", "ee-azure"], ["ee-net"]]
+    doc, rc, output = run_playbook(BOOTSTRAP, workflow_vars(awx, groups))
+    assert rc == 0, output
+
+    jt = one(awx, "job_templates", name="Build execution environments")
+    # extra_data on a node needs ask_variables_on_launch on its job template (contract fleet/118, 131).
+    assert jt["ask_variables_on_launch"] is True
+    workflow = one(awx, "workflow_job_templates", name="build EEs")
+    assert workflow["organization"] == one(awx, "organizations", name="Default")["id"]
+    nodes = nodes_of(awx, workflow["id"])
+    assert sorted(nodes) == ["build-1", "build-2", "converge"]
+    converge = nodes["converge"]
+    for identifier, group in (("build-1", groups[0]), ("build-2", groups[1])):
+        node = nodes[identifier]
+        assert node["unified_job_template"] == jt["id"]
+        assert node["extra_data"] == {"ee_builder_only": group}
+        # The edge is stored on the parent only (contract fleet/127).
+        assert node["success_nodes"] == [converge["id"]] and node["failure_nodes"] == [] and \
+            node["always_nodes"] == []
+        assert node["all_parents_must_converge"] is False
+    assert (converge["unified_job_template"], converge["extra_data"], converge["success_nodes"]) == (jt["id"], {}, [])
+    assert converge["all_parents_must_converge"] is True  # runs once every build node succeeded (fleet/128)
+    summary = converge["summary_fields"]["unified_job_template"]
+    assert (summary["name"], summary["unified_job_type"]) == ("Build execution environments", "job")
+
+    awx.clear_requests()
+    doc, rc, output = run_playbook(BOOTSTRAP, workflow_vars(awx, groups))
+    assert rc == 0 and stats(doc)["changed"] == 0, output
+    assert awx.writes() == []
+
+    # Fewer groups: the node of the group no longer listed is deleted, the other one updated.
+    awx.clear_requests()
+    doc, rc, output = run_playbook(BOOTSTRAP, workflow_vars(awx, [["ee-net", "ee-aws"]]))
+    assert rc == 0, output
+    after = nodes_of(awx, workflow["id"])
+    assert sorted(after) == ["build-1", "converge"]
+    assert after["build-1"]["extra_data"] == {"ee_builder_only": ["ee-net", "ee-aws"]}
+    assert after["build-1"]["success_nodes"] == [converge["id"]]
+    assert ("DELETE", "/api/v2/workflow_job_template_nodes/%d/" % nodes["build-2"]["id"]) in \
+        [(req.method, req.path) for req in awx.writes()]
+
+
+def test_build_workflow_refuses_an_ee_in_two_groups_or_unknown(awx_standin):
+    awx = awx_standin
+    for groups in ([["ee-aws"], ["ee-aws", "ee-net"]], [["ee-aws", "ee-gcp"]], [[]]):
+        doc, rc, output = run_playbook(BOOTSTRAP, workflow_vars(awx, groups))
+        assert rc != 0, output
+        task = doc["plays"][0]["tasks"][-1]["hosts"]["localhost"]
+        assert task["msg"].startswith("awx_bootstrap_build_groups must be a list of non-empty lists of EE names"), task
+    assert awx.writes() == []
