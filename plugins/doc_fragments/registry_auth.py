@@ -37,9 +37,10 @@ options:
     default: true
   container_runtime:
     description:
-      - The container engine that builds, tags and pushes.
+      - The container engine that builds, tags, pushes and inspects images.
+      - Only podman is supported (docker was removed in 0.2.0).
     type: str
-    choices: [podman, docker]
+    choices: [podman]
     default: podman
   timeout:
     description:
@@ -47,6 +48,6 @@ options:
     type: int
     default: 3600
 requirements:
-  - podman (or docker) on the host the task runs on
+  - podman on the host the task runs on
   - skopeo to inspect images in a registry without pulling them (podman is used otherwise)
 """

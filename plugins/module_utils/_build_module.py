@@ -5,8 +5,10 @@
 
 ``BuildModule`` is an ``AnsibleModule`` that adds the shared options (container runtime,
 registry authentication, TLS, timeout; documented by the ``eeforge.builder.registry_auth``
-doc fragment), a ``CommandRunner`` and one way to fail: ``fail_from(exc)`` turns the
-collection's exceptions into a one-line ``msg`` plus ``log_tail``/``build_log`` when there is a log.
+doc fragment), a ``CommandRunner``, the container ``Engine`` and one way to fail:
+``fail_from(exc)`` turns the collection's exceptions (and OSError/ValueError that escaped) into a
+one-line ``msg`` plus ``log_tail``/``build_log`` when there is a log; the traceback goes to
+``exception`` (shown with -vvv only).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,10 +17,11 @@ __metaclass__ = type
 
 import copy
 import os
+import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import ImageRefError
+from ansible_collections.eeforge.builder.plugins.module_utils._engine import Engine
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, CommandRunner
 
 # Registry authentication, shared by every module that talks to a registry.
@@ -30,7 +33,7 @@ REGISTRY_AUTH_ARGSPEC = dict(
 )
 
 BUILD_COMMON_ARGSPEC = dict(
-    container_runtime=dict(type="str", default="podman", choices=["podman", "docker"]),
+    container_runtime=dict(type="str", default="podman", choices=["podman"]),
     timeout=dict(type="int", default=3600),
 )
 
@@ -45,6 +48,7 @@ class BuildModule(AnsibleModule):
         together = [["registry_username", "registry_password"]] + list(required_together or [])
         super(BuildModule, self).__init__(argument_spec=spec, required_together=together, **kwargs)
         self._runner = None
+        self._engine = None
 
     @property
     def runner(self):
@@ -67,19 +71,31 @@ class BuildModule(AnsibleModule):
                                "or set container_runtime." % (name, name))
         return path
 
+    def engine(self):
+        """The container engine (podman) for this task; fails with one line when podman is missing."""
+        if self._engine is None:
+            self._engine = Engine(self.runner, self.runtime_bin(), timeout=self.params["timeout"])
+        return self._engine
+
     def fail_from(self, exc, **result):
-        """Fail with the one-line text of ``exc``; add the build log tail and path when known."""
+        """Fail with the one-line text of ``exc``; add the build log tail and path when known.
+
+        The traceback is passed as ``exception`` (ansible shows it with -vvv only).
+        """
         if isinstance(exc, CommandError):
             msg = "Failed to run %s: %s. See log_tail" % (exc.tool, exc.summary())
             result.setdefault("log_tail", exc.tail())
-        elif isinstance(exc, ImageRefError):
-            msg = str(exc)
+        elif isinstance(exc, EnvironmentError) and getattr(exc, "filename", None):
+            msg = "Failed to use '%s': %s. Check the path and its permissions" % (exc.filename, exc.strerror or exc)
         else:
             msg = str(exc)
+        # Credentials an input check found where they do not belong (extra_build_cli_args) are
+        # masked in the whole result, the task's own arguments included.
+        self.no_log_values.update(getattr(exc, "secrets", None) or [])
         tail = getattr(exc, "log_tail", None)
         if tail:
             result["log_tail"] = tail
         log_path = getattr(exc, "log_path", None)
         if log_path:
             result["build_log"] = log_path
-        self.fail_json(msg=" ".join(msg.split("\n")).strip(), **result)
+        self.fail_json(msg=" ".join(msg.split("\n")).strip(), exception=traceback.format_exc(), **result)

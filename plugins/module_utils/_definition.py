@@ -33,6 +33,12 @@ except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
     HAS_YAML = False
 
 DIGEST_LABEL = "io.eeforge.definition-digest"
+# The normalized definition an image was built from (compact JSON), read back for --diff.
+DEFINITION_LABEL = "io.eeforge.definition"
+DEFINITION_LABEL_MAX = 32768
+# ansible-builder's own default base image for a v3 definition without images.base_image
+# (ansible_builder.constants.build_arg_defaults['EE_BASE_IMAGE'] in ansible-builder 3.x).
+BUILDER_DEFAULT_BASE_IMAGE = "quay.io/ansible/ansible-runner:latest"
 # Bump when ee_build changes how it turns a definition into a build context (adapters, secret
 # mounts ...), so that images built the old way are rebuilt.
 RECIPE_VERSION = "1"
@@ -54,6 +60,9 @@ def _fail(name, cause, fix, verb="validate execution environment definition"):
 
 def load_definition_file(path):
     """Read a YAML definition file; raise DefinitionError (one line) when it cannot be used."""
+    if os.path.isdir(path):
+        raise _fail(path, "it is a directory", "Give the path of the definition file (execution-environment.yml)",
+                    verb="read definition file")
     if not os.path.isfile(path):
         raise _fail(path, "the file does not exist", "Check definition_file", verb="read definition file")
     try:
@@ -128,11 +137,7 @@ def validate_definition(definition, name="inline definition", schema=None):
             else:
                 fix = "See the ansible-builder v3 definition reference"
             raise _fail(name, "at '%s': %s" % (where, message.replace("\n", " ")), fix)
-    base = (definition.get("images") or {}).get("base_image") or {}
-    if not base.get("name"):
-        raise _fail(name, "'images.base_image.name' is missing", "Name the base image, e.g. "
-                    "'images: {base_image: {name: quay.io/ansible/awx-ee:24.6.1}}'")
-    image = base["name"]
+    image = base_image_name(definition)
     last = image.rsplit("/", 1)[-1]
     if ":" not in last and "@" not in image:
         raise _fail(name, "base image '%s' has no tag" % image, "Add a tag, e.g. '%s:latest'" % image)
@@ -141,6 +146,31 @@ def validate_definition(definition, name="inline definition", schema=None):
         if os.path.isabs(dest) or ".." in dest.split("/"):
             raise _fail(name, "at 'additional_build_files[%d].dest': '%s' must be relative and without '..'"
                         % (index, dest), "Use a path relative to the build context, e.g. 'configs'")
+
+
+def builder_default_base_image():
+    """The base image ansible-builder uses when a v3 definition names none (read from the installed
+    ansible-builder, so this follows its version)."""
+    try:
+        from ansible_builder import constants  # pylint: disable=import-outside-toplevel
+        return constants.build_arg_defaults["EE_BASE_IMAGE"]
+    except (ImportError, KeyError, AttributeError):
+        return BUILDER_DEFAULT_BASE_IMAGE
+
+
+def base_image_name(definition):
+    """The base image the build uses: ``images.base_image.name``, else the definition's
+    ``build_arg_defaults.EE_BASE_IMAGE``, else ansible-builder's default (as ansible-builder does)."""
+    base = ((definition.get("images") or {}).get("base_image") or {}).get("name")
+    if base:
+        return base
+    return (definition.get("build_arg_defaults") or {}).get("EE_BASE_IMAGE") or builder_default_base_image()
+
+
+def definition_label(normalized):
+    """Compact JSON of a normalized definition for DEFINITION_LABEL, or None when it is too large for a label."""
+    text = json.dumps(normalized, sort_keys=True, separators=(",", ":"), default=str)
+    return text if len(text) <= DEFINITION_LABEL_MAX else None
 
 
 def sha256_file(path):
@@ -375,8 +405,7 @@ def resolve_definition(definition, base_dir, name="inline definition"):
             normalized[key] = dict((section, _lines(steps)) for section, steps in value.items() if steps)
         else:
             normalized[key] = copy.deepcopy(value)
-    base_image = ((definition.get("images") or {}).get("base_image") or {}).get("name")
-    return ResolvedDefinition(normalized, derived, files, base_image)
+    return ResolvedDefinition(normalized, derived, files, base_image_name(definition))
 
 
 def definition_digest(resolved, build_args=None, builder_version="", extra=None):

@@ -22,7 +22,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import ctypes
 import io
 import os
 import re
@@ -31,6 +30,23 @@ import tarfile
 import tempfile
 import time
 
+from ansible_collections.eeforge.builder.plugins.module_utils._engine import BuildOptions, Engine
+from ansible_collections.eeforge.builder.plugins.module_utils._host_facts import (  # noqa: F401 (re-exported)
+    dev_fuse_state,
+    existing_driver,
+    existing_store_dir,
+    filesystem_type,
+    has_capability,
+    in_container,
+    mapped_ids,
+    mount_points_below,
+    parse_id_map,
+    proc_status_field,
+    read_text,
+    store_paths_from_conf,
+    try_user_namespace,
+    uses_mount_program,
+)
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 
 OVERLAY = "overlay"
@@ -46,7 +62,6 @@ K8S_POD_SPEC = "the container group's pod spec override"
 PROBE_IMAGE = "localhost/eeforge-preflight:probe"
 PROBE_IMAGE2 = "localhost/eeforge-preflight:probe2"
 CAP_SYS_ADMIN = 21
-CLONE_NEWUSER = 0x10000000
 
 
 class PreflightError(Exception):
@@ -56,145 +71,6 @@ class PreflightError(Exception):
         super(PreflightError, self).__init__(message)
         self.probes = probes or []
         self.facts = facts or {}
-
-
-def read_text(path, default=None):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return default
-
-
-def store_paths_from_conf(text):
-    """(graphroot, runroot) set in containers-storage.conf(5) text, or None when either is missing."""
-    graph = re.search(r'^\s*graphroot\s*=\s*"([^"]+)"', text or "", re.M)
-    run = re.search(r'^\s*runroot\s*=\s*"([^"]+)"', text or "", re.M)
-    if graph and run:
-        return graph.group(1), run.group(1)
-    return None
-
-
-def existing_driver(graphroot):
-    """The driver whose layers the store at ``graphroot`` already holds ('overlay', 'vfs') or None."""
-    for driver in (OVERLAY, VFS):
-        layers = read_text(os.path.join(graphroot, "%s-layers" % driver, "layers.json"))
-        if layers and layers.strip() not in ("", "[]"):
-            return driver
-    return None
-
-
-def filesystem_type(path, mountinfo_text):
-    """Type of the filesystem ``path`` is on, from /proc/self/mountinfo text (longest mount point wins)."""
-    best, fstype = "", None
-    path = os.path.abspath(path)
-    for line in (mountinfo_text or "").splitlines():
-        fields = line.split(" - ", 1)
-        head = fields[0].split()
-        if len(fields) != 2 or len(head) < 5:
-            continue
-        point = head[4].replace("\\040", " ")
-        inside = path == point or path.startswith(point.rstrip("/") + "/")
-        if inside and len(point) >= len(best):
-            best, fstype = point, fields[1].split()[0]
-    return fstype
-
-
-def mount_points_below(path, mountinfo_text):
-    """Mount points at or below ``path`` in /proc/self/mountinfo text."""
-    path = os.path.abspath(path).rstrip("/")
-    points = []
-    for line in (mountinfo_text or "").splitlines():
-        head = line.split(" - ", 1)[0].split()
-        if len(head) >= 5:
-            point = head[4].replace("\\040", " ")
-            if point == path or point.startswith(path + "/"):
-                points.append(point)
-    return points
-
-
-def existing_store_dir(path):
-    """``path`` or its nearest existing parent (the store may not exist yet)."""
-    while path and not os.path.exists(path) and os.path.dirname(path) != path:
-        path = os.path.dirname(path)
-    return path or "/"
-
-
-def proc_status_field(status_text, field):
-    """Value of ``field`` in /proc/self/status text, or None."""
-    for line in (status_text or "").splitlines():
-        if line.startswith(field + ":"):
-            return line.split(":", 1)[1].strip()
-    return None
-
-
-def try_user_namespace():
-    """Really create a user namespace (in a forked child); return (True, '') or (False, reason)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        unshare = libc.unshare
-    except (OSError, AttributeError) as exc:
-        return True, "cannot load libc to check (%s)" % exc
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child only reports through its exit status
-        code = 0
-        try:
-            if unshare(CLONE_NEWUSER) != 0:
-                code = ctypes.get_errno() or 255
-        finally:
-            os._exit(code)
-    _pid, status = os.waitpid(pid, 0)
-    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 255
-    if code == 0:
-        return True, ""
-    return False, "unshare(CLONE_NEWUSER) failed: %s" % (os.strerror(code) if code != 255 else "killed")
-
-
-def uses_mount_program(graphroot):
-    """True when containers-storage chose a mount program (fuse-overlayfs) for the overlay store at ``graphroot``."""
-    return (read_text(os.path.join(graphroot, "overlay", ".has-mount-program"), "") or "").strip() == "true"
-
-
-def has_capability(status_text, bit):
-    value = proc_status_field(status_text, "CapEff")
-    if value is None:
-        return False
-    return bool(int(value, 16) & (1 << bit))
-
-
-def parse_id_map(text):
-    """/proc/self/uid_map text -> list of (inside, outside, count)."""
-    ranges = []
-    for line in (text or "").splitlines():
-        parts = line.split()
-        if len(parts) == 3 and all(part.isdigit() for part in parts):
-            ranges.append(tuple(int(part) for part in parts))
-    return ranges
-
-
-def mapped_ids(id_map):
-    return sum(count for _inside, _outside, count in id_map)
-
-
-def in_container():
-    """True inside a podman/docker/Kubernetes container (how AWX runs jobs)."""
-    if os.path.exists("/run/.containerenv") or os.path.exists("/.dockerenv"):
-        return True
-    if os.environ.get("container") or os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return True
-    return False
-
-
-def dev_fuse_state(path="/dev/fuse"):
-    """('usable'|'missing'|'denied', detail) for the FUSE device."""
-    if not os.path.exists(path):
-        return "missing", "%s does not exist" % path
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except OSError as exc:
-        return "denied", "%s cannot be opened: %s" % (path, exc.strerror)
-    os.close(fd)
-    return "usable", "%s can be opened" % path
 
 
 def storage_conf_text(driver, graphroot, runroot, mount_program=None, image_stores=()):
@@ -329,8 +205,9 @@ class Preflight(object):
         return "chroot" if self.facts.get("rootless") and self.facts.get("in_container") else "oci"
 
     # -- probing ----------------------------------------------------------------------------
-    def _podman(self, args, env, timeout=None):
-        return self.runner.run([self.podman] + list(args), environ_update=env, timeout=timeout or self.timeout)
+    def _engine(self, env):
+        """The container engine on the probe's private store (``env`` sets CONTAINERS_STORAGE_CONF)."""
+        return Engine(self.runner, self.podman, timeout=self.timeout, environ_update=env)
 
     def _probe_parent(self):
         """A directory on the same filesystem as the real graphroot (created when missing)."""
@@ -369,9 +246,10 @@ class Preflight(object):
                 handle.write("copied by a nested build\n")
             with open(os.path.join(context, "Containerfile"), "w") as handle:
                 handle.write("FROM %s\nCOPY marker /probe/marker\n" % PROBE_IMAGE)
-            self._podman(["import", "--quiet", tarball, PROBE_IMAGE], env)
-            self._podman(["build", "--quiet", "--pull=never", "--layers=false",
-                          "-f", os.path.join(context, "Containerfile"), "-t", PROBE_IMAGE2, context], env)
+            engine = self._engine(env)
+            engine.import_tarball(tarball, PROBE_IMAGE, timeout=self.timeout)
+            engine.build(BuildOptions(context, [PROBE_IMAGE2], pull="never", layers=False, quiet=True),
+                         timeout=self.timeout)
             if driver == OVERLAY and uses_mount_program(os.path.join(work, "root")):
                 # Rootless containers/storage quietly mounts with fuse-overlayfs when the kernel
                 # refuses: that is not native overlay, and fails later without /dev/fuse.
@@ -404,7 +282,7 @@ class Preflight(object):
         shutil.rmtree(work, ignore_errors=True)
         if os.path.exists(work) and env:
             try:
-                self._podman(["unshare", "rm", "-rf", work], env, timeout=60)
+                self._engine(env).unshare(["rm", "-rf", work], timeout=60)
             except CommandError:
                 pass
             shutil.rmtree(work, ignore_errors=True)

@@ -13,7 +13,11 @@ short_description: Build, tag and push an Execution Environment with ansible-bui
 version_added: 0.1.0
 description:
   - Builds a container image from an ansible-builder v3 definition with C(ansible-builder create) and
-    C(podman build) (or C(docker build)), tags it and optionally pushes it.
+    C(podman build), tags it and optionally pushes it.
+  - A v3 definition without C(images.base_image) is accepted as ansible-builder accepts it: the build uses
+    C(build_arg_defaults.EE_BASE_IMAGE) or ansible-builder's own default base image, and a warning names it.
+  - Every value (labels, build args, tags, paths) reaches podman as written; C($HOME), C(~) and C(${PATH})
+    are not expanded.
   - The image is labelled C(io.eeforge.definition-digest) with a digest over the normalized definition, the
     bytes of every file it pulls in, the build args, the ansible-builder version and the options that change
     the image. When the primary tag already carries that digest (locally, or in the registry when O(push=true)),
@@ -33,12 +37,17 @@ attributes:
     support: full
     details:
       - Validates the definition, renders the build context and reports whether anything would change and the
-        digest. Nothing is
-        built, pulled, tagged or pushed.
+        digest. Nothing is built, pulled, tagged or pushed.
+      - Needs neither the base image nor the destination registry. What it cannot know without them (the base
+        image's package manager for the Debian adaptation, the digest of the registry copy) is reported as
+        unknown with a warning, and counts as a change.
+      - With O(context_dir) or O(keep_context) the rendered definition (C(execution-environment.yml)) and the
+        build context (C(ansible-builder create) output) are written there without building (generate-only).
   diff_mode:
     support: full
     details:
-      - Shows the definition digest and image id of the primary tag before and after.
+      - Shows the definition digest, image id and the normalized definition of the primary tag before (read
+        from the image's C(io.eeforge.definition) label) and after.
   platform:
     platforms: posix
     description: Target OS/family that can be operated against.
@@ -97,13 +106,16 @@ options:
     default: false
   extra_build_cli_args:
     description:
-      - Extra arguments for C(podman build) / C(docker build), one list element per argument.
+      - Extra arguments for C(podman build), one list element per argument.
+      - Credentials written inline are refused, each with its own message; use O(base_registry_password),
+        O(galaxy_token) or a C(--secret) with a file instead.
     type: list
     elements: str
     default: []
   context_dir:
     description:
       - Directory to render the build context into. It is kept after the task.
+      - In check mode the context is written there too, without building (generate-only).
       - By default the context goes to a private temporary directory that is removed afterwards unless
         O(keep_context=true).
     type: path
@@ -159,7 +171,7 @@ options:
   pip_index_url:
     description:
       - pip index (C(PIP_INDEX_URL)) for every build stage, e.g. an internal mirror for air-gapped builds.
-      - Passed as a build secret, so credentials in the URL do not end up in a layer.
+      - Passed as a build secret, so credentials in the URL do not end up in a layer; hidden from logs (C(no_log)).
     type: str
   pip_extra_index_url:
     description:
@@ -171,9 +183,13 @@ options:
       - Defaults to C(~/.ansible/eeforge/build-logs) of the user running the task.
     type: path
 notes:
-  - Needs C(ansible-builder) (Python package and command) and podman or docker on the host the task runs on.
+  - Needs C(ansible-builder) (Python package and command) and podman on the host the task runs on.
   - Only ansible-builder v3 definitions are accepted.
-  - With docker, BuildKit is required for the build secret.
+  - The image carries the labels C(io.eeforge.definition-digest) and C(io.eeforge.definition) (compact JSON of
+    the normalized definition, left out when it is over 32 KiB), which C(--diff) reads back.
+  - Concurrent runs for the same tags wait for each other (a lock per tag), so an image is never half-tagged.
+  - O(extra_build_cli_args) refuses credentials written inline (C(--creds), C(--password), a C(--secret) whose
+    C(src) is not a file, a C(--build-arg) with a token, password or secret name).
 seealso:
   - name: ansible-builder definition reference
     description: The execution environment definition format (version 3).
@@ -322,9 +338,9 @@ import sys
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.eeforge.builder.plugins.module_utils._build_module import BuildModule
-from ansible_collections.eeforge.builder.plugins.module_utils._builder import BuildError, BuildInputError, EEBuild
+from ansible_collections.eeforge.builder.plugins.module_utils._builder import EEBuild
 from ansible_collections.eeforge.builder.plugins.module_utils._definition import HAS_YAML, DefinitionError
-from ansible_collections.eeforge.builder.plugins.module_utils._registry import RegistryError
+from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildFamilyError
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 
 try:
@@ -375,8 +391,8 @@ def argument_spec():
         galaxy_token=dict(type="str", no_log=True),
         base_registry_username=dict(type="str"),
         base_registry_password=dict(type="str", no_log=True),
-        pip_index_url=dict(type="str"),
-        pip_extra_index_url=dict(type="str"),
+        pip_index_url=dict(type="str", no_log=True),
+        pip_extra_index_url=dict(type="str", no_log=True),
         build_log_dir=dict(type="path"),
     )
 
@@ -413,7 +429,7 @@ def main():
     run = EEBuild(module, BUILDER_VERSION, builder_schema, builder_bin(module))
     try:
         changed, result = run.run()
-    except (BuildInputError, BuildError, DefinitionError, RegistryError, CommandError) as exc:
+    except (BuildFamilyError, DefinitionError, CommandError, EnvironmentError, ValueError) as exc:
         module.fail_from(exc)
     for warning in run.warnings:
         module.warn(warning)

@@ -87,11 +87,14 @@ options:
     type: list
     elements: path
     default: []
-  executable:
+  container_runtime:
     description:
-      - The podman binary to use, a name looked up in C(PATH) or an absolute path.
+      - The podman binary to use, a name looked up in C(PATH) or an absolute path (the same option as
+        M(eeforge.builder.ee_build)'s, which takes the name only).
+      - Only podman is supported.
     type: str
     default: podman
+    aliases: [executable]
   timeout:
     description:
       - Seconds each probe command may take.
@@ -199,6 +202,7 @@ facts:
 """
 
 import os
+import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -212,6 +216,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._preflight import 
     storage_conf_text,
     store_paths_from_conf,
 )
+from ansible_collections.eeforge.builder.plugins.module_utils._errors import path_error
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandRunner
 
 
@@ -233,6 +238,23 @@ def current_store_paths():
     return os.path.join(data_home, "containers/storage"), os.path.join(runtime, "containers")
 
 
+def write_storage_conf(module, path, content):
+    """Write storage.conf atomically; an OSError is one line naming the path."""
+    try:
+        directory = os.path.dirname(path)
+        if directory and not os.path.isdir(directory):
+            os.makedirs(directory, 0o755)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as handle:
+            handle.write(content)
+        os.chmod(tmp, 0o644)
+    except (IOError, OSError) as exc:
+        error = path_error("write storage configuration", getattr(exc, "filename", None) or path, exc,
+                           option="storage_conf")
+        module.fail_json(msg=str(error), exception=traceback.format_exc())
+    module.atomic_move(tmp, path)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -241,7 +263,7 @@ def main():
             runroot=dict(type="path"),
             storage_conf=dict(type="path"),
             additional_image_stores=dict(type="list", elements="path", default=[]),
-            executable=dict(type="str", default="podman"),
+            container_runtime=dict(type="str", default="podman", aliases=["executable"]),
             timeout=dict(type="int", default=120),
         ),
         supports_check_mode=True,
@@ -258,8 +280,11 @@ def main():
         drivers.remove(VFS)
         drivers.insert(0, VFS)
 
+    if not os.path.basename(params["container_runtime"]).startswith("podman"):
+        module.fail_json(msg="Failed to check storage drivers: container_runtime '%s' is not podman. Only podman is "
+                             "supported; give podman or the path of a podman binary." % params["container_runtime"])
     runner = CommandRunner(module)
-    podman = runner.get_bin(params["executable"])
+    podman = runner.get_bin(params["container_runtime"])
     preflight = Preflight(runner, podman, graphroot, runroot, drivers=drivers,
                           image_stores=params["additional_image_stores"], timeout=params["timeout"],
                           fuse_program=runner.get_bin("fuse-overlayfs"))
@@ -288,14 +313,7 @@ def main():
                 result["diff"] = {"before": before or "", "after": content,
                                   "before_header": path, "after_header": path}
             if not module.check_mode:
-                directory = os.path.dirname(path)
-                if directory and not os.path.isdir(directory):
-                    os.makedirs(directory, 0o755)
-                tmp = path + ".tmp"
-                with open(tmp, "w") as handle:
-                    handle.write(content)
-                os.chmod(tmp, 0o644)
-                module.atomic_move(tmp, path)
+                write_storage_conf(module, path, content)
     module.exit_json(**result)
 
 

@@ -30,20 +30,33 @@ description:
   - The image is pulled following AWX's pull policy O(pull), with O(registry_username) and
     O(registry_password) (or O(auth_file)) when the registry needs them. Pulling fills the local image
     store; the module still reports RV(ignore:changed=false), since it manages nothing.
+  - In check mode nothing is pulled. An image a real run would pull first (not in local storage, or
+    O(pull=always)) is reported with RV(would_pull=true); when it is not in local storage its facts are
+    null, its assertions are not checked and a warning says so. O(pull=never) with no local image fails
+    in check mode too, as the real run would.
   - O(timeout) bounds the pull and the probe container each.
 author:
   - eeforge contributors (@eeforge)
 extends_documentation_fragment:
   - eeforge.builder.attributes
-  - eeforge.builder.attributes.INFO_MODULE
   - eeforge.builder.registry_auth
 attributes:
+  check_mode:
+    support: full
+    details:
+      - Pulls nothing and changes nothing. An image that the real run would pull is reported with
+        RV(would_pull=true) (facts of the local copy, or null when there is none).
+  diff_mode:
+    support: none
+    details:
+      - The module manages nothing, so there is nothing to diff.
   platform:
     description: Target OS/families that can be operated against.
     support: full
     platforms: posix
     details:
-      - Needs podman (or docker) on the host the task runs on.
+      - Needs podman on the host the task runs on.
+      - Outside check mode the image may be pulled into local storage (O(pull)); nothing else is written.
 options:
   image:
     description:
@@ -136,7 +149,13 @@ image_id:
   type: str
   sample: c4e870663a165edd5bf23a66fdd663edf1af855219f2f050c11b7e42de31f780
 pulled:
-  description: Whether the image was pulled by this task (see O(pull)).
+  description: Whether the image was pulled by this task (see O(pull)). Always false in check mode.
+  returned: success
+  type: bool
+  sample: false
+would_pull:
+  description: In check mode, whether a real run would have pulled the image first (false outside check mode).
+    When it is true and the image is not in local storage, the facts about the image are null.
   returned: success
   type: bool
   sample: false
@@ -313,6 +332,9 @@ from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
     collect,
     parse_requirement,
 )
+from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildFamilyError
+from ansible_collections.eeforge.builder.plugins.module_utils._registry import registry_auth
+from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 
 
 def argument_spec():
@@ -347,7 +369,7 @@ def main():
     validate(module)
 
     try:
-        inspector = EEInspector(module, module.runner, runtime=params["container_runtime"], timeout=params["timeout"])
+        inspector = EEInspector(module, module.engine(), registry_auth=registry_auth, check_mode=module.check_mode)
         result, failures, warnings = collect(
             inspector,
             params["image"],
@@ -359,8 +381,8 @@ def main():
             assert_collections=params["assert_collections"],
             assert_python=params["assert_python"],
         )
-    except EEInfoError as exc:
-        module.fail_json(msg=str(exc), assertions={})
+    except (EEInfoError, BuildFamilyError, CommandError, EnvironmentError, ValueError) as exc:
+        module.fail_from(exc, assertions={})
 
     for warning in warnings:
         module.warn(warning)

@@ -6,12 +6,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import os
 import subprocess
 
 import pytest
 
+from ansible_collections.eeforge.builder.plugins.module_utils import _build_context as ctx
+from ansible_collections.eeforge.builder.plugins.module_utils import _build_log as buildlog
 from ansible_collections.eeforge.builder.plugins.module_utils import _builder as builder
 
 DEBIAN = {"package_managers": ["/usr/bin/apt-get"], "pip": True, "python": True}
@@ -21,8 +22,8 @@ UBI = {"package_managers": ["/usr/bin/microdnf"], "pip": True, "python": True}
 
 def test_debian_base_gets_apt_adapter_and_skip_pip():
     derived = {"version": 3}
-    helpers, adaptations = builder.plan_adaptations(derived, DEBIAN)
-    assert derived["options"] == {"package_manager_path": builder.APT_ADAPTER, "skip_pip_install": True}
+    helpers, adaptations = ctx.plan_adaptations(derived, DEBIAN)
+    assert derived["options"] == {"package_manager_path": ctx.APT_ADAPTER, "skip_pip_install": True}
     assert set(helpers) == {"apt-dnf-adapter"}
     assert derived["additional_build_steps"]["prepend_base"] == ["COPY _build/eeforge/ /output/eeforge/"]
     assert len(adaptations) == 2 and "apt-get" in adaptations[0] and "ensurepip" in adaptations[1]
@@ -30,7 +31,7 @@ def test_debian_base_gets_apt_adapter_and_skip_pip():
 
 def test_debian_without_pip_installs_python3_pip_with_apt():
     derived = {"version": 3, "additional_build_steps": {"prepend_base": ["RUN echo user"]}}
-    _helpers, adaptations = builder.plan_adaptations(derived, DEBIAN_NO_PIP)
+    _helpers, adaptations = ctx.plan_adaptations(derived, DEBIAN_NO_PIP)
     steps = derived["additional_build_steps"]["prepend_base"]
     assert steps[0].startswith("COPY _build/eeforge/")
     assert steps[1] == "RUN $PKGMGR install -y python3-pip && $PKGMGR clean all"
@@ -40,20 +41,20 @@ def test_debian_without_pip_installs_python3_pip_with_apt():
 
 def test_user_settings_win_and_rpm_bases_are_untouched():
     derived = {"version": 3, "options": {"package_manager_path": "/usr/bin/apt-wrapper", "skip_pip_install": False}}
-    helpers, adaptations = builder.plan_adaptations(derived, DEBIAN)
+    helpers, adaptations = ctx.plan_adaptations(derived, DEBIAN)
     assert derived["options"] == {"package_manager_path": "/usr/bin/apt-wrapper", "skip_pip_install": False}
     assert helpers == {} and adaptations == []
     derived = {"version": 3}
-    helpers, adaptations = builder.plan_adaptations(derived, UBI)
+    helpers, adaptations = ctx.plan_adaptations(derived, UBI)
     assert derived == {"version": 3, "options": {}} and helpers == {} and adaptations == []
     both = {"package_managers": ["/usr/bin/dnf", "/usr/bin/apt-get"], "pip": True}
     derived = {"version": 3}
-    assert builder.plan_adaptations(derived, both) == ({}, [])
+    assert ctx.plan_adaptations(derived, both) == ({}, [])
 
 
 def test_ca_files_add_install_step():
     derived = {"version": 3}
-    helpers, adaptations = builder.plan_adaptations(derived, UBI, ca_files=["/x/ca.pem"])
+    helpers, adaptations = ctx.plan_adaptations(derived, UBI, ca_files=["/x/ca.pem"])
     assert "install-ca" in helpers
     assert derived["additional_build_steps"]["prepend_base"] == [
         "COPY _build/eeforge/ /output/eeforge/", "RUN sh /output/eeforge/install-ca"]
@@ -62,12 +63,12 @@ def test_ca_files_add_install_step():
 
 def test_no_probe_means_no_debian_adaptation():
     derived = {"version": 3}
-    assert builder.plan_adaptations(derived, None) == ({}, [])
+    assert ctx.plan_adaptations(derived, None) == ({}, [])
 
 
 def test_secret_env_text_quotes_and_omits():
-    assert builder.secret_env_text() is None
-    text = builder.secret_env_text("https://hub/api/", "tok'en", "https://u:p@mirror/simple", None)
+    assert ctx.secret_env_text() is None
+    text = ctx.secret_env_text("https://hub/api/", "tok'en", "https://u:p@mirror/simple", None)
     assert "export ANSIBLE_GALAXY_SERVER_LIST=eeforge_hub" in text
     assert "export ANSIBLE_GALAXY_SERVER_EEFORGE_HUB_URL=https://hub/api/" in text
     assert "export ANSIBLE_GALAXY_SERVER_EEFORGE_HUB_TOKEN='tok'\"'\"'en'" in text
@@ -76,7 +77,7 @@ def test_secret_env_text_quotes_and_omits():
     out = subprocess.run(["sh", "-c", text + 'printf %s "$ANSIBLE_GALAXY_SERVER_EEFORGE_HUB_TOKEN"'],
                          capture_output=True, text=True, check=True).stdout
     assert out == "tok'en"
-    assert "PIP_CERT" in builder.secret_env_text(ca=True)
+    assert "PIP_CERT" in ctx.secret_env_text(ca=True)
 
 
 def test_add_secret_mounts():
@@ -89,7 +90,7 @@ def test_add_secret_mounts():
         "RUN a \\",
         "    b",
     ])
-    out = builder.add_secret_mounts(text).splitlines()
+    out = ctx.add_secret_mounts(text).splitlines()
     mount = "--mount=type=secret,id=eeforge_env,target=/run/secrets/eeforge_env"
     assert out[0] == "FROM base"
     assert out[1] == "RUN %s . /run/secrets/eeforge_env && /output/scripts/assemble" % mount
@@ -97,20 +98,6 @@ def test_add_secret_mounts():
     assert out[3] == 'RUN ["/bin/true"]'
     assert out[4] == "COPY a b"
     assert out[5].endswith("&& a \\") and out[6] == "    b"
-
-
-def test_build_argv_has_no_secret_values(tmp_path):
-    argv = builder.build_argv("/usr/bin/podman", "podman", str(tmp_path), ["localhost/x:1", "r.io/x:1"],
-                              {"B": "2", "A": "1"}, {"l": "v"}, squash="all", no_cache=True, extra_args=["--pull=never"],
-                              secret_path="/tmp/s/eeforge_env", auth_file="/tmp/a/config.json", log_path="/l.log",
-                              iid_file="/i")
-    assert argv[:4] == ["/usr/bin/podman", "build", "-f", os.path.join(str(tmp_path), "Containerfile")]
-    assert argv[argv.index("--build-arg") + 1] == "A=1"
-    assert "--squash-all" in argv and "--no-cache" in argv
-    assert "id=eeforge_env,src=/tmp/s/eeforge_env" in argv
-    assert argv[-2:] == ["--pull=never", str(tmp_path)]
-    new = builder.build_argv("docker", "docker", "/c", ["x:1"], {}, {}, squash="new")
-    assert "--squash" in new and "--layers" not in new and new[3].endswith("Dockerfile")
 
 
 PIP_FAILURE_LOG = """\
@@ -139,14 +126,14 @@ Error: creating build container: initializing source docker://127.0.0.1:5000/non
 
 
 def test_describe_failure_names_the_step_and_the_error():
-    cause, hint = builder.describe_failure(PIP_FAILURE_LOG)
+    cause, hint = buildlog.describe_failure(PIP_FAILURE_LOG)
     assert cause.startswith("the builder step (pip wheels and bindep) failed: ERROR: No matching distribution found")
     assert "step: RUN /output/scripts/assemble" in cause
     assert "pip_index_url" in hint
-    cause, hint = builder.describe_failure(GALAXY_FAILURE_LOG)
+    cause, hint = buildlog.describe_failure(GALAXY_FAILURE_LOG)
     assert cause.startswith("the galaxy step (installing collections) failed: ERROR! Collection artifact")
     assert "galaxy_server_url" in hint
-    cause, hint = builder.describe_failure(PULL_FAILURE_LOG)
+    cause, hint = buildlog.describe_failure(PULL_FAILURE_LOG)
     assert cause.startswith("the base image could not be pulled")
     assert "base_registry_username" in hint
 
@@ -159,7 +146,7 @@ def test_apt_adapter_translates_dnf_calls(tmp_path):
     (fake_bin / "apt-get").write_text('#!/bin/sh\necho "apt-get $*" >> %s\n' % record)
     (fake_bin / "apt-get").chmod(0o755)
     adapter = tmp_path / "adapter"
-    adapter.write_text(builder.APT_ADAPTER_SCRIPT)
+    adapter.write_text(ctx.APT_ADAPTER_SCRIPT)
     adapter.chmod(0o755)
     env = dict(os.environ, PATH="%s:/usr/bin:/bin" % fake_bin)
     subprocess.run([str(adapter), "install", "-y", "--setopt", "install_weak_deps=0", "--nodocs", "jq", "git"],
@@ -180,75 +167,46 @@ PROBE_RPM = ("bin=/usr/bin/dnf\nbin=/usr/bin/microdnf\npip=no\npython=yes\n",
 
 @pytest.mark.parametrize("text, expected", [PROBE_DEBIAN, PROBE_RPM])
 def test_probe_parsing(text, expected):
-    class Runner(object):
+    assert ctx.parse_base_probe(text) == expected
+
+
+def test_base_probe_runs_the_shell_probe_through_the_engine():
+    class Engine(object):
         def __init__(self):
-            self.argv = None
-
-        def run(self, argv, timeout=None):
-            self.argv = argv
-            return 0, text, ""
-
-    runner = Runner()
-    assert builder.probe_base_image(runner, "/usr/bin/podman", "img:1") == expected
-    assert runner.argv[:6] == ["/usr/bin/podman", "run", "--rm", "--network=none", "--user=0", "--entrypoint"]
-
-
-def test_probe_mounts_a_container_when_the_image_store_is_read_only():
-    """No CAP_SYS_ADMIN (``podman run`` fails), and ``podman image mount`` refuses an image of a
-    read-only additional image store: the probe mounts a container made from it instead; no pull."""
-    class Runner(object):
-        def __init__(self, results):
-            self.results = list(results)
             self.calls = []
 
-        def run(self, argv, timeout=None):
-            self.calls.append(argv)
-            rc, out, err = self.results.pop(0)
-            if rc:
-                raise builder.CommandError(argv, rc, out, err)
-            return rc, out, err
+        def run_in_image(self, image, argv, data=None, env=None, timeout=None):
+            self.calls.append((image, argv))
+            return PROBE_DEBIAN[0], "", "chroot"
 
-    runner = Runner([(126, "", "Error: crun: mount proc: Operation not permitted"),
-                     (builder.PROBE_MOUNT_REFUSED, "", "Error: layer not known"),
-                     (0, PROBE_DEBIAN[0], "")])
-    assert builder.probe_base_image(runner, "/usr/bin/podman", "img:1") == PROBE_DEBIAN[1]
-    assert [c[1] for c in runner.calls] == ["run", "unshare", "unshare"]
-    assert runner.calls[1][4] == builder.PROBE_CHROOT_SCRIPT
-    assert runner.calls[2][4] == builder.PROBE_CONTAINER_CHROOT_SCRIPT
-    assert runner.calls[2][6:] == ["/usr/bin/podman", "img:1", "/usr/bin/python3", builder.PROBE_SCRIPT]
-    assert "create --pull=never" in builder.PROBE_CONTAINER_CHROOT_SCRIPT
-
-    # the image mounts: one chroot probe, as before
-    runner = Runner([(126, "", "Error: mount proc"), (0, PROBE_RPM[0], "")])
-    assert builder.probe_base_image(runner, "/usr/bin/podman", "img:1") == PROBE_RPM[1]
-    assert [c[4] for c in runner.calls[1:]] == [builder.PROBE_CHROOT_SCRIPT]
-
-    # any other failure of the chroot probe is not retried
-    runner = Runner([(126, "", "Error: mount proc"), (127, "", "chroot: failed to run command '/bin/sh'")])
-    with pytest.raises(builder.CommandError) as info:
-        builder.probe_base_image(runner, "/usr/bin/podman", "img:1")
-    assert info.value.rc == 127 and len(runner.calls) == 2
+    engine = Engine()
+    assert ctx.probe_base_image(engine, "img:1", "/opt/py/bin/python3") == PROBE_DEBIAN[1]
+    assert engine.calls == [("img:1", ["/bin/sh", "-c", ctx.BASE_PROBE_SH, "probe", "/opt/py/bin/python3"])]
 
 
 # -- when ansible-builder's schema is checked ---------------------------------------------------
 
 class _Runner(object):
-    """``podman image inspect`` answers from ``images`` (ref -> labels); nothing else may run."""
-
-    def __init__(self, images):
-        self.images = images
-        self.calls = []
+    """podman is 'installed'; nothing may run through the runner itself."""
 
     def get_bin(self, name):
         return "/usr/bin/" + name
 
-    def run(self, argv, check=True, **kwargs):  # pylint: disable=unused-argument
-        self.calls.append(argv)
-        assert argv[1:4] == ["image", "inspect", "--format"], argv
-        labels = self.images.get(argv[-1])
-        if labels is None:
-            return 125, "", "Error: no such image"
-        return 0, json.dumps({"Id": "sha256:" + "1" * 64, "Labels": labels}), ""
+    def run(self, argv, **kwargs):  # pragma: no cover - would be a bug
+        raise AssertionError(argv)
+
+
+class _Engine(object):
+    """``inspect`` answers from ``images`` (ref -> labels)."""
+
+    def __init__(self, images):
+        self.images = images
+        self.inspected = []
+
+    def inspect(self, ref):
+        self.inspected.append(ref)
+        labels = self.images.get(ref)
+        return None if labels is None else {"id": "1" * 64, "labels": labels, "tags": [ref]}
 
 
 class _Module(object):
@@ -256,12 +214,14 @@ class _Module(object):
         self.params = dict(dict(tags=["localhost/ee:1"], build_args={}, extra_build_cli_args=[], labels={},
                                 ca_certificates=[], squash="off", force=False, push=False, container_runtime="podman",
                                 galaxy_server_url=None, pip_index_url=None, pip_extra_index_url=None,
-                                definition_file=None, project_dir=None, definition=None), **params)
-        self.runner = _Runner(images)
+                                definition_file=None, project_dir=None, definition=None, context_dir=None,
+                                keep_context=False, timeout=60), **params)
+        self.runner = _Runner()
+        self._engine = _Engine(images)
         self.check_mode = check_mode
 
-    def runtime_bin(self):
-        return "/usr/bin/podman"
+    def engine(self):
+        return self._engine
 
 
 class _Schema(object):
@@ -324,3 +284,33 @@ def test_schema_error_still_comes_first():
     with pytest.raises(builder.DefinitionError) as error:
         run.run()
     assert "'dependancies' was unexpected" in str(error.value)
+
+
+def _unreachable(*args, **kwargs):
+    raise builder.RegistryError("Failed to inspect image 'r.io/ee:1': dial tcp: connection refused", kind="unreachable")
+
+
+def test_check_mode_reports_an_unreadable_registry_as_unknown(monkeypatch):
+    monkeypatch.setattr(builder, "inspect_remote", _unreachable)
+    definition = {"version": 3, "images": {"base_image": {"name": "localhost/base:1"}}}
+    module = _Module({"definition": definition, "tags": ["r.io/ee:1"], "push": True, "registry_username": None,
+                      "registry_password": None, "auth_file": None, "tls_verify": True}, {}, check_mode=True)
+    run = builder.EEBuild(module, "3.2.0", _Schema(), "/usr/bin/ansible-builder")
+    run.build = lambda result, *args: None
+    changed, result = run.run()
+    assert changed is True and result["actions"] == ["build", "push r.io/ee:1"]
+    assert any("Check mode could not read 'r.io/ee:1'" in w for w in run.warnings)
+    assert any("The digest of 'r.io/ee:1' in its registry is unknown" in w for w in run.warnings)
+    # a real run needs the registry: the error stands
+    module.check_mode = False
+    run = builder.EEBuild(module, "3.2.0", _Schema(), "/usr/bin/ansible-builder")
+    with pytest.raises(builder.RegistryError, match="connection refused"):
+        run.run()
+
+
+def test_no_base_image_is_accepted_with_a_warning_naming_the_default():
+    run, dummy = _run({"version": 3}, {})
+    changed, result = run.run()
+    assert changed is True and result["actions"] == ["build"]
+    assert any("names no images.base_image" in w and "quay.io/ansible/ansible-runner:latest" in w
+               for w in run.warnings)

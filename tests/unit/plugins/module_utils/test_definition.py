@@ -14,6 +14,8 @@ import pytest
 from ansible_collections.eeforge.builder.plugins.module_utils._definition import (
     COLLECTIONS_IN_BUILD,
     DefinitionError,
+    builder_default_base_image,
+    definition_label,
     definition_digest,
     load_definition_file,
     resolve_definition,
@@ -164,7 +166,6 @@ def test_galaxy_file_and_tarball_relative_to_requirements(project):
         ({"images": {}}, "key 'version' is missing"),
         (minimal(version="three"), "not a number"),
         (minimal(version=1), "version 1 is not supported"),
-        ({"version": 3}, "'images.base_image.name' is missing"),
         ({"version": 3, "images": {"base_image": {"name": "quay.io/x/y"}}}, "has no tag"),
         (minimal(additional_build_files=[{"src": "a", "dest": "/abs"}]), "must be relative"),
         (minimal(additional_build_files=[{"src": "a", "dest": "x/../../y"}]), "must be relative"),
@@ -209,3 +210,19 @@ def test_load_definition_file_errors(tmp_path):
     good.write_text("version: 3\n")
     assert load_definition_file(str(good)) == {"version": 3}
     assert os.path.exists(str(good))
+
+
+def test_no_base_image_means_ansible_builders_default():
+    """A v3 definition without images.base_image is valid, as for ansible-builder: its default base is used."""
+    from ansible_builder import constants  # pylint: disable=import-outside-toplevel
+    validate_definition({"version": 3})
+    assert builder_default_base_image() == constants.build_arg_defaults["EE_BASE_IMAGE"]
+    assert resolve_definition({"version": 3}, None).base_image == constants.build_arg_defaults["EE_BASE_IMAGE"]
+    chosen = {"version": 3, "build_arg_defaults": {"EE_BASE_IMAGE": "quay.io/x/y:2"}}
+    assert resolve_definition(chosen, None).base_image == "quay.io/x/y:2"
+
+
+def test_definition_label_is_compact_json_or_nothing_when_too_large():
+    normalized = {"version": 3, "dependencies": {"python": ["boto3"]}}
+    assert definition_label(normalized) == '{"dependencies":{"python":["boto3"]},"version":3}'
+    assert definition_label({"version": 3, "dependencies": {"python": ["x" * 100] * 400}}) is None

@@ -13,25 +13,22 @@ import sys
 
 import pytest
 
-from ansible_collections.eeforge.builder.plugins.module_utils import _ee_info as ee_info_utils
+from contextlib import contextmanager
+
 from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
-    PROBE_CHROOT_SCRIPT,
     PROBE_MARKER,
-    PROBE_SCRIPT,
     EEInfoError,
     EEInspector,
     assertion_failures,
     assertion_message,
-    cannot_start_containers,
     check_requirements,
-    chroot_probe_input,
     collect,
-    image_path,
+    image_facts,
     needs_registry_digest,
     normalize_python_name,
     parse_collection_list,
-    parse_image_inspect,
     parse_probe_output,
+    probe_input,
     parse_requirement,
     pick_repo_digest,
     repo_digest_candidates,
@@ -39,7 +36,20 @@ from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
     summarize_probe,
     version_key,
 )
+from ansible_collections.eeforge.builder.plugins.module_utils._engine import (
+    Engine,
+    cannot_start_containers,
+    image_path,
+    parse_image_inspect,
+)
+from ansible_collections.eeforge.builder.plugins.module_utils._probe_scripts import CHROOT_SH, EE_PROBE_PY
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
+
+
+def facts_of(image, text):
+    """The engine's one parser, then ee_info's facts."""
+    return image_facts(image, parse_image_inspect(text))
+
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -206,7 +216,7 @@ INSPECT = [{
 
 
 def test_parse_image_inspect():
-    facts = parse_image_inspect("127.0.0.1:5000/ee/aws:1", json.dumps(INSPECT))
+    facts = facts_of("127.0.0.1:5000/ee/aws:1", json.dumps(INSPECT))
     assert facts["image_id"] == "c4e8" * 16
     assert facts["labels"] == {"io.eeforge.definition-digest": "sha256:abc"}
     assert facts["definition_digest"] == "sha256:abc"
@@ -220,14 +230,14 @@ def test_parse_image_inspect():
 
 def test_parse_image_inspect_without_config_user_or_labels():
     data = {"Id": "x", "RootFS": {}, "Labels": {"a": "b"}}
-    facts = parse_image_inspect("localhost/x:1", json.dumps([data]))
+    facts = facts_of("localhost/x:1", json.dumps([data]))
     assert facts["labels"] == {"a": "b"} and facts["layers"] == 0 and facts["image_user"] == ""
     assert facts["digest"] is None and facts["definition_digest"] is None
 
 
 def test_parse_image_inspect_rejects_empty():
     with pytest.raises(ValueError):
-        parse_image_inspect("x", "[]")
+        facts_of("x", "[]")
 
 
 def test_repo_digest_matching():
@@ -297,8 +307,8 @@ def test_summarize_probe_reports_galaxy_failure():
 def test_probe_script_runs_on_this_python(tmp_path):
     """The probe is plain Python 3 and prints one marker line."""
     env = dict(os.environ, PATH=os.path.dirname(sys.executable))
-    proc = subprocess.run([sys.executable, "-", ""], input=PROBE_SCRIPT, capture_output=True, text=True, env=env,
-                          timeout=120, check=False)
+    proc = subprocess.run([sys.executable, "-c", EE_PROBE_PY], input=probe_input(""), capture_output=True, text=True,
+                          env=env, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     out = parse_probe_output(proc.stdout)
     assert out["python"]["packages"]
@@ -319,7 +329,11 @@ class FakeRunner(object):
     def run(self, argv, data=None, check=True, **kwargs):
         self.calls.append((list(argv), data))
         key = argv[1] if argv[1] != "image" else "image " + argv[2]
+        if key == "image exists" and key not in self.answers:
+            key = "image inspect"
         rc, out, err = self.answers.get(key, (0, "", ""))
+        if key == "pull" and "after pull" in self.answers:
+            self.answers["image inspect"] = self.answers["after pull"]
         if check and rc != 0:
             raise CommandError(argv, rc, out, err)
         return rc, out, err
@@ -336,44 +350,77 @@ def _probe_stdout():
     }) + "\n"
 
 
+@contextmanager
+def fake_registry_auth(module, registry, username=None, password=None, auth_file=None):
+    yield "/private/config.json" if username else auth_file
+
+
+def inspector(runner, check_mode=False):
+    return EEInspector(None, Engine(runner, "/usr/bin/podman", timeout=60), registry_auth=fake_registry_auth,
+                       check_mode=check_mode)
+
+
 @pytest.mark.parametrize("policy, present, pulls", [
     ("always", True, 1), ("missing", True, 0), ("missing", False, 1), ("never", True, 0),
 ])
-def test_pull_policy(monkeypatch, policy, present, pulls):
-    pulled = []
-    monkeypatch.setattr(ee_info_utils, "pull_image", lambda module, image, **kw: pulled.append((image, kw)))
-    runner = FakeRunner({
+def test_pull_policy(policy, present, pulls):
+    answers = {
         "image inspect": (0 if present else 125, json.dumps(INSPECT), "" if present else "Error: no such image"),
         "run": (0, _probe_stdout(), ""),
-    })
-    if not present and policy == "missing":
-        # the pull puts it there: the next inspect finds it
-        def fake_pull(module, image, **kw):
-            pulled.append((image, kw))
-            runner.answers["image inspect"] = (0, json.dumps(INSPECT), "")
-        monkeypatch.setattr(ee_info_utils, "pull_image", fake_pull)
-    inspector = EEInspector(None, runner, timeout=60)
-    result, failures, warnings = collect(inspector, "127.0.0.1:5000/ee/aws:1", pull=policy,
+        "pull": (0, "c4e8\n", ""),
+    }
+    if not present:
+        answers["after pull"] = (0, json.dumps(INSPECT), "")  # the pull puts it there
+    runner = FakeRunner(answers)
+    result, failures, warnings = collect(inspector(runner), "127.0.0.1:5000/ee/aws:1", pull=policy,
                                          username="u", password="secret-pw", tls_verify=False,
                                          assert_collections=["awx.awx>=24"])
+    pulled = [call[0] for call in runner.calls if call[0][1] == "pull"]
     assert len(pulled) == pulls
-    assert result["pulled"] is bool(pulls)
+    assert result["pulled"] is bool(pulls) and result["would_pull"] is False
     assert failures == {} and warnings == []
     assert result["collections"]["awx.awx"] == "24.6.1" and result["layers"] == 3
     probe = [call for call in runner.calls if call[0][1] == "run"]
     assert len(probe) == 1
     argv, stdin = probe[0]
-    assert argv[-3:] == ["c4e8" * 16, "-", "1000"] and "--rm" in argv and "--network=none" in argv
-    assert stdin == PROBE_SCRIPT
+    assert argv[-3:] == ["c4e8" * 16, "-c", EE_PROBE_PY] and "--rm" in argv and "--network=none" in argv
+    assert json.loads(stdin)["image_user"] == "1000" and json.loads(stdin)["marker"] == PROBE_MARKER
     assert not any("secret-pw" in " ".join(call[0]) for call in runner.calls)
     if pulls:
-        assert pulled[0][1]["password"] == "secret-pw" and pulled[0][1]["tls_verify"] is False
+        assert pulled[0] == ["/usr/bin/podman", "pull", "--quiet", "--tls-verify=false", "--authfile",
+                             "/private/config.json", "127.0.0.1:5000/ee/aws:1"]
+
+
+@pytest.mark.parametrize("policy, present", [("always", True), ("always", False), ("missing", False)])
+def test_check_mode_pulls_nothing(policy, present):
+    runner = FakeRunner({
+        "image inspect": (0 if present else 125, json.dumps(INSPECT), "" if present else "Error: no such image"),
+        "run": (0, _probe_stdout(), ""),
+    })
+    result, failures, warnings = collect(inspector(runner, check_mode=True), "127.0.0.1:5000/ee/aws:1", pull=policy,
+                                         assert_collections=["awx.awx>=99"])
+    assert "pull" not in [call[0][1] for call in runner.calls]
+    assert result["pulled"] is False and result["would_pull"] is True and len(warnings) == 1
+    if present:
+        # the local copy is inspected (and its assertions checked), with a warning that it may be stale
+        assert result["image_id"] == "c4e8" * 16 and "facts of the local copy" in warnings[0]
+        assert failures["collections"]["wrong_version"][0]["name"] == "awx.awx"
+    else:
+        assert result["image_id"] is None and result["collections"] == {} and failures == {}
+        assert "was not pulled" in warnings[0] and "assertions were not checked" in warnings[0]
+        assert "run" not in [call[0][1] for call in runner.calls]
+
+
+def test_check_mode_pull_never_fails_like_the_real_run():
+    runner = FakeRunner({"image inspect": (125, "", "Error: no such image")})
+    with pytest.raises(EEInfoError, match="pull is 'never'"):
+        collect(inspector(runner, check_mode=True), "localhost/ee:1", pull="never")
 
 
 def test_pull_never_fails_when_absent():
     runner = FakeRunner({"image inspect": (125, "", "Error: no such image")})
     with pytest.raises(EEInfoError) as exc:
-        collect(EEInspector(None, runner), "localhost/ee:1", pull="never")
+        collect(inspector(runner), "localhost/ee:1", pull="never")
     assert "not in local storage and pull is 'never'" in str(exc.value)
     assert [call[0][1] for call in runner.calls] == ["image"]
 
@@ -384,17 +431,16 @@ def test_image_without_python3_is_named():
         "run": (127, "", 'Error: runc: exec: "python3": executable file not found in $PATH'),
     })
     with pytest.raises(EEInfoError) as exc:
-        collect(EEInspector(None, runner), "localhost/ee:1", pull="never")
+        collect(inspector(runner), "localhost/ee:1", pull="never")
     assert "has no python3 on PATH" in str(exc.value)
 
 
-def test_missing_runtime_is_one_line():
-    class NoBin(FakeRunner):
-        def get_bin(self, name, required=False):
-            return None
+def test_unreadable_inspect_output_is_one_line():
+    runner = FakeRunner({"image inspect": (0, "{not json", "")})
     with pytest.raises(EEInfoError) as exc:
-        EEInspector(None, NoBin({}), runtime="docker")
-    assert str(exc.value).startswith("Failed to find container runtime 'docker'")
+        collect(inspector(runner), "localhost/ee:1", pull="never")
+    assert str(exc.value).startswith("Failed to inspect execution environment 'localhost/ee:1': podman image "
+                                     "inspect printed unreadable JSON") and "\n" not in str(exc.value)
 
 
 CRUN_PROC = "Error: crun: mount `proc` to `proc`: Operation not permitted: OCI permission denied"
@@ -431,7 +477,7 @@ def test_probe_falls_back_to_chroot_where_podman_cannot_run(error):
         "run": (126, "", error),
         "unshare": (0, _probe_stdout(), ""),
     })
-    result, failures, warnings = collect(EEInspector(None, runner), "localhost/ee:1", pull="never",
+    result, failures, warnings = collect(inspector(runner), "localhost/ee:1", pull="never",
                                          password="secret-pw", assert_collections=["awx.awx>=24"])
     assert failures == {} and warnings == []
     assert result["probe_method"] == "chroot"
@@ -439,30 +485,29 @@ def test_probe_falls_back_to_chroot_where_podman_cannot_run(error):
     commands = [call[0][1] for call in runner.calls]
     assert commands == ["image", "image", "run", "unshare"], commands
     argv, stdin = runner.calls[-1]
-    assert argv == ["/usr/bin/podman", "unshare", "/bin/sh", "-c", PROBE_CHROOT_SCRIPT, "probe", "/usr/bin/podman",
-                    "c4e8" * 16, "/opt/venv/bin:/usr/bin:/bin", "1000"]
-    # the image's environment goes on stdin ahead of the probe, not on argv
-    assert stdin == chroot_probe_input(env) and stdin.endswith(PROBE_SCRIPT)
-    assert '"LANG": "C.UTF-8"' in stdin and '"TOKEN_HINT": "a=b"' in stdin and '"HOME": "/root"' in stdin
+    assert argv == ["/usr/bin/podman", "unshare", "/bin/sh", "-c", CHROOT_SH, "probe", "/usr/bin/podman",
+                    "c4e8" * 16, "/opt/venv/bin:/usr/bin:/bin", "python3", "-c", EE_PROBE_PY]
+    # the image's environment goes on stdin (the probe's JSON input), not on argv
+    environ = json.loads(stdin)["environ"]
+    assert environ["LANG"] == "C.UTF-8" and environ["TOKEN_HINT"] == "a=b" and environ["HOME"] == "/root"
     assert not any("secret-pw" in " ".join(call[0]) or "TOKEN_HINT" in " ".join(call[0]) for call in runner.calls)
 
 
 def test_probe_method_is_run_when_podman_runs():
     runner = FakeRunner({"image inspect": (0, json.dumps(INSPECT), ""), "run": (0, _probe_stdout(), "")})
-    result, dummy, dummy = collect(EEInspector(None, runner), "localhost/ee:1", pull="never")
+    result, dummy, dummy = collect(inspector(runner), "localhost/ee:1", pull="never")
     assert result["probe_method"] == "run"
     assert [call[0][1] for call in runner.calls] == ["image", "image", "run"]
 
 
-@pytest.mark.parametrize("runtime, stderr", [
-    ("docker", CRUN_PROC),
-    ("podman", "Error: crun: executable file `/bin/false` not found"),
-    ("podman", "Error: something else went wrong"),
+@pytest.mark.parametrize("stderr", [
+    "Error: crun: executable file `/bin/false` not found",
+    "Error: something else went wrong",
 ])
-def test_no_fallback_for_other_failures(runtime, stderr):
+def test_no_fallback_for_other_failures(stderr):
     runner = FakeRunner({"image inspect": (0, json.dumps(INSPECT), ""), "run": (1, "", stderr)})
     with pytest.raises(EEInfoError) as exc:
-        collect(EEInspector(None, runner, runtime=runtime), "localhost/ee:1", pull="never")
+        collect(inspector(runner), "localhost/ee:1", pull="never")
     assert "the probe container failed" in str(exc.value)
     assert "unshare" not in [call[0][1] for call in runner.calls]
 
@@ -474,7 +519,7 @@ def test_failed_fallback_names_both_causes():
         "unshare": (125, "", "Error: please use unshare with rootless"),
     })
     with pytest.raises(EEInfoError) as exc:
-        collect(EEInspector(None, runner), "localhost/ee:1", pull="never")
+        collect(inspector(runner), "localhost/ee:1", pull="never")
     message = str(exc.value)
     assert message.startswith("Failed to inspect execution environment 'localhost/ee:1': podman cannot start")
     assert "OCI permission denied" in message and "please use unshare with rootless" in message
@@ -488,17 +533,17 @@ def test_image_path_defaults():
 
 @pytest.mark.skipif(os.geteuid() != 0 or not hasattr(os, "fork"), reason="chroot needs root")
 def test_chroot_script_creates_mounts_runs_and_removes(tmp_path):
-    """PROBE_CHROOT_SCRIPT with a stand-in podman whose container mount is / : the probe runs, rm follows."""
+    """CHROOT_SH with a stand-in podman whose container mount is / : the probe runs, rm follows."""
     log = tmp_path / "podman.log"
     fake = tmp_path / "podman"
     fake.write_text('#!/bin/sh\necho "$@" >> %s\ncase "$1" in create) echo CID;; mount) echo /;; esac\n' % log)
     fake.chmod(0o755)
     path = os.path.dirname(sys.executable) + ":/usr/bin:/bin"
-    proc = subprocess.run(["/bin/sh", "-c", PROBE_CHROOT_SCRIPT, "probe", str(fake), "IMAGE-ID", path, ""],
-                          input=chroot_probe_input(["PATH=" + path, "EEFORGE_PROBE_ENV=1"]), capture_output=True,
-                          text=True, timeout=120, check=False)
+    proc = subprocess.run(["/bin/sh", "-c", CHROOT_SH, "probe", str(fake), "IMAGE-ID", path, "python3", "-c",
+                           EE_PROBE_PY], input=probe_input("", ["PATH=" + path, "EEFORGE_PROBE_ENV=1"]),
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     out = parse_probe_output(proc.stdout)
     assert out["python"]["packages"] and out["user"]["uid"] == 0
     assert log.read_text().splitlines() == [
-        "create --pull=never --network=none --entrypoint=python3 IMAGE-ID", "mount CID", "rm --force CID"]
+        "create --pull=never --network=none --entrypoint=/bin/sh IMAGE-ID", "mount CID", "rm --force CID"]

@@ -146,30 +146,6 @@ def test_podman_fallback_when_skopeo_missing():
     assert module.calls[0]["argv"][:2] == ["/usr/bin/podman", "pull"]
 
 
-def test_push_retries_transient_then_succeeds_and_never_retries_unauthorized():
-    sleeps = []
-    module = FakeModule([(125, "", "Error: dial tcp 127.0.0.1:5000: connection refused"),
-                         (0, "", "Writing manifest\n")])
-    registry.push_image(module, "localhost/x:1", "r.io/x:1", retries=2, sleep=sleeps.append)
-    assert len(module.calls) == 2 and sleeps == [2]
-    module = FakeModule([(125, "", "Error: unauthorized: authentication required")])
-    with pytest.raises(registry.RegistryError) as err:
-        registry.push_image(module, "localhost/x:1", "r.io/x:1", retries=3, sleep=sleeps.append)
-    assert err.value.kind == "unauthorized" and len(module.calls) == 1
-    module = FakeModule([(125, "", "Error: connection refused")] * 3)
-    with pytest.raises(registry.RegistryError, match="after 3 attempts"):
-        registry.push_image(module, "localhost/x:1", "r.io/x:1", retries=2, sleep=lambda s: None)
-
-
-def test_login_uses_stdin():
-    module = FakeModule([(0, "Login Succeeded!", "")])
-    registry.login(module, "r.io", "/tmp/none/config.json", "u", SECRET, tls_verify=False)
-    call = module.calls[0]
-    assert call["data"] == SECRET
-    assert SECRET not in " ".join(call["argv"])
-    assert "--password-stdin" in call["argv"]
-
-
 def test_runner_timeout_wrapper_and_calls():
     module = FakeModule([(124, "", "")])
     runner = CommandRunner(module)

@@ -1,0 +1,321 @@
+# -*- coding: utf-8 -*-
+# Copyright: eeforge contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The build context: what ee_build adds to what ``ansible-builder create`` generates.
+
+- Debian/Ubuntu bases (no dnf/microdnf, apt-get present): an apt adapter as
+  ``options.package_manager_path`` (ansible-builder calls the package manager dnf-style:
+  ``install -y ...``, ``clean all``), and ``options.skip_pip_install`` (Debian's system Python
+  refuses ``ensurepip``) with ``python3-pip`` installed by apt when the base has no pip.
+  The user's own ``package_manager_path`` / ``skip_pip_install`` always win.
+- Build-time settings that must not end up in a layer (Galaxy/Hub server and token, pip index
+  URLs, CA bundle paths) are written to one shell env file passed as a build secret
+  (``--secret id=eeforge_env``) and sourced by every ``RUN`` through
+  ``--mount=type=secret``: it lives in a tmpfs during each step only.
+- ``ca_certificates``: PEM files copied into the context and installed into the image's trust
+  store in the base stage (so every later stage and the final image trust them).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+import re
+
+from ansible_collections.eeforge.builder.plugins.module_utils._definition import dump_definition
+from ansible_collections.eeforge.builder.plugins.module_utils._engine import CONTAINERFILE
+from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildError, path_error
+from ansible_collections.eeforge.builder.plugins.module_utils._probe_scripts import BASE_PROBE_SH
+from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
+
+try:
+    from shlex import quote as shell_quote
+except ImportError:  # pragma: no cover
+    from pipes import quote as shell_quote  # pylint: disable=deprecated-module
+
+HELPERS_DEST = "eeforge"                       # _build/eeforge in the context
+HELPERS_IN_IMAGE = "/output/eeforge"           # purged with /output at the end of the final stage
+APT_ADAPTER = HELPERS_IN_IMAGE + "/apt-dnf-adapter"
+SECRET_ID = "eeforge_env"
+SECRET_TARGET = "/run/secrets/eeforge_env"
+GALAXY_SERVER_NAME = "eeforge_hub"
+
+APT_ADAPTER_SCRIPT = r"""#!/bin/sh
+# eeforge.builder apt adapter (options.package_manager_path on Debian/Ubuntu bases).
+# ansible-builder's scripts call the package manager dnf-style: "install -y [dnf opts] pkgs"
+# and "clean all"; this translates those calls to apt-get.
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  install)
+    pkgs=""
+    skip=""
+    for arg in "$@"; do
+      if [ -n "$skip" ]; then skip=""; continue; fi
+      case "$arg" in
+        -y|--assumeyes|--nodocs|--best|--allowerasing|--quiet|-q) ;;
+        --setopt|--enablerepo|--disablerepo) skip=1 ;;
+        --setopt=*|--enablerepo=*|--disablerepo=*) ;;
+        -*) echo "eeforge apt adapter: ignoring dnf option $arg" >&2 ;;
+        *) pkgs="$pkgs $arg" ;;
+      esac
+    done
+    [ -n "$pkgs" ] || exit 0
+    if ! ls /var/lib/apt/lists/ 2>/dev/null | grep -q '_Packages'; then
+      apt-get update -qq
+    fi
+    # shellcheck disable=SC2086
+    apt-get install -y -q --no-install-recommends $pkgs
+    ;;
+  clean)
+    apt-get clean
+    rm -rf /var/lib/apt/lists/*
+    ;;
+  remove|erase)
+    apt-get remove -y "$@"
+    ;;
+  *)
+    echo "eeforge apt adapter: unsupported package manager command '$cmd'" >&2
+    exit 2
+    ;;
+esac
+"""
+
+INSTALL_CA_SCRIPT = r"""#!/bin/sh
+# eeforge.builder: add the PEM files in /output/eeforge/ca to the image's trust store.
+set -eu
+src=/output/eeforge/ca
+if command -v update-ca-trust >/dev/null 2>&1; then
+  mkdir -p /etc/pki/ca-trust/source/anchors
+  cp "$src"/*.crt /etc/pki/ca-trust/source/anchors/
+  update-ca-trust extract
+elif command -v update-ca-certificates >/dev/null 2>&1; then
+  mkdir -p /usr/local/share/ca-certificates/eeforge
+  cp "$src"/*.crt /usr/local/share/ca-certificates/eeforge/
+  update-ca-certificates
+else
+  for bundle in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/cert.pem; do
+    if [ -f "$bundle" ]; then cat "$src"/*.crt >> "$bundle"; fi
+  done
+fi
+"""
+
+# Sourced by every RUN when ca_certificates are given: point pip/requests/openssl at the
+# system bundle (which then contains the extra CAs) instead of pip's own certifi copy.
+CA_ENV_SNIPPET = r"""for eeforge_bundle in /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/certs/ca-certificates.crt; do
+  if [ -f "$eeforge_bundle" ]; then
+    export PIP_CERT="$eeforge_bundle" REQUESTS_CA_BUNDLE="$eeforge_bundle" SSL_CERT_FILE="$eeforge_bundle"
+    break
+  fi
+done
+"""
+
+
+def parse_base_probe(out):
+    """BASE_PROBE_SH's output -> ``{'package_managers': [...], 'pip': bool, 'python': bool}``."""
+    found = {"package_managers": [], "pip": False, "python": False}
+    for line in out.splitlines():
+        key, _sep, value = line.strip().partition("=")
+        if key == "bin":
+            found["package_managers"].append(value)
+        elif key == "pip":
+            found["pip"] = value == "yes"
+        elif key == "python":
+            found["python"] = value == "yes"
+    return found
+
+
+def probe_base_image(engine, image, python_path="/usr/bin/python3", timeout=600):
+    """Look inside ``image`` (already local): package managers and whether Python has pip.
+
+    Runs BASE_PROBE_SH through ``Engine.run_in_image`` (podman run, or where podman cannot start a
+    container, the unshare + mount + chroot fallback). Raises CommandError if neither works.
+    """
+    out, _err, _method = engine.run_in_image(image, ["/bin/sh", "-c", BASE_PROBE_SH, "probe", python_path],
+                                             timeout=timeout)
+    return parse_base_probe(out)
+
+
+def _steps(value):
+    if not value:
+        return []
+    if isinstance(value, str):
+        return value.strip().splitlines()
+    return list(value)
+
+
+def plan_adaptations(derived, probe, ca_files=()):
+    """Adapt ``derived`` (modified in place) for the base image described by ``probe``.
+
+    Returns ``(helper_files, adaptations)``: ``{name: text}`` to put in ``_build/eeforge`` and a
+    list of one-line descriptions of what was changed and why (the module returns it).
+    ``probe`` may be None (base image not inspected: only ca_certificates are handled).
+    """
+    helpers = {}
+    adaptations = []
+    options = derived.setdefault("options", {})
+    steps = derived.setdefault("additional_build_steps", {})
+    prepend_base = []
+    pkgmgrs = (probe or {}).get("package_managers") or []
+    rpm_family = any(os.path.basename(p) in ("dnf", "microdnf", "yum") for p in pkgmgrs)
+    apt = any(p.endswith("/apt-get") for p in pkgmgrs)
+    debian = probe is not None and apt and not rpm_family
+    if debian:
+        if "package_manager_path" not in options:
+            helpers["apt-dnf-adapter"] = APT_ADAPTER_SCRIPT
+            options["package_manager_path"] = APT_ADAPTER
+            adaptations.append("options.package_manager_path=%s: the base image has apt-get and no dnf/microdnf; "
+                               "the adapter translates ansible-builder's dnf-style calls" % APT_ADAPTER)
+        if "skip_pip_install" not in options:
+            options["skip_pip_install"] = True
+            if probe.get("pip"):
+                adaptations.append("options.skip_pip_install=true: Debian's system Python refuses ensurepip and the "
+                                   "base image already has pip")
+            else:
+                prepend_base.append("RUN $PKGMGR install -y python3-pip && $PKGMGR clean all")
+                adaptations.append("options.skip_pip_install=true and python3-pip installed with apt: Debian's "
+                                   "system Python refuses ensurepip")
+    if ca_files:
+        helpers["install-ca"] = INSTALL_CA_SCRIPT
+        adaptations.append("ca_certificates: %d PEM file(s) added to the image trust store in the base stage"
+                           % len(ca_files))
+        prepend_base.append("RUN sh %s/install-ca" % HELPERS_IN_IMAGE)
+    if helpers or ca_files:
+        prepend_base.insert(0, "COPY _build/%s/ %s/" % (HELPERS_DEST, HELPERS_IN_IMAGE))
+    if prepend_base:
+        steps["prepend_base"] = prepend_base + _steps(steps.get("prepend_base"))
+    if not steps:
+        derived.pop("additional_build_steps")
+    return helpers, adaptations
+
+
+def secret_env_text(galaxy_server_url=None, galaxy_token=None, pip_index_url=None, pip_extra_index_url=None,
+                    ca=False):
+    """Shell text exported in every RUN through the build secret (None when nothing is needed)."""
+    lines = []
+    if pip_index_url:
+        lines.append("export PIP_INDEX_URL=%s" % shell_quote(pip_index_url))
+    if pip_extra_index_url:
+        lines.append("export PIP_EXTRA_INDEX_URL=%s" % shell_quote(pip_extra_index_url))
+    if galaxy_server_url:
+        prefix = "ANSIBLE_GALAXY_SERVER_%s" % GALAXY_SERVER_NAME.upper()
+        lines.append("export ANSIBLE_GALAXY_SERVER_LIST=%s" % GALAXY_SERVER_NAME)
+        lines.append("export %s_URL=%s" % (prefix, shell_quote(galaxy_server_url)))
+        if galaxy_token:
+            lines.append("export %s_TOKEN=%s" % (prefix, shell_quote(galaxy_token)))
+    text = "\n".join(lines) + ("\n" if lines else "")
+    if ca:
+        text += CA_ENV_SNIPPET
+    return text or None
+
+
+_RUN_RE = re.compile(r"^(RUN)(\s+)(.*)$")
+
+
+def add_secret_mounts(containerfile, secret_id=SECRET_ID, target=SECRET_TARGET):
+    """Make every shell-form RUN source the env secret: ``RUN --mount=type=secret,... . T && cmd``.
+
+    Exec-form (``RUN ["..."]``) and heredoc RUNs are left alone. Returns the new text.
+    """
+    out = []
+    mount = "--mount=type=secret,id=%s,target=%s" % (secret_id, target)
+    for line in containerfile.splitlines():
+        match = _RUN_RE.match(line)
+        if not match:
+            out.append(line)
+            continue
+        rest = match.group(3)
+        flags = []
+        while rest.startswith("--"):
+            flag, _sep, rest = rest.partition(" ")
+            flags.append(flag)
+            rest = rest.lstrip()
+        if rest.startswith("[") or rest.startswith("<<"):
+            out.append(line)
+            continue
+        out.append("RUN %s . %s && %s" % (" ".join([mount] + flags), target, rest))
+    return "\n".join(out) + "\n"
+
+
+def _write_helpers(helper_dir, helpers, ca_files):
+    os.makedirs(helper_dir)
+    for name, text in helpers.items():
+        path = os.path.join(helper_dir, name)
+        with open(path, "w") as handle:
+            handle.write(text)
+        os.chmod(path, 0o755)
+    if ca_files:
+        os.makedirs(os.path.join(helper_dir, "ca"))
+        for index, src in enumerate(ca_files):
+            with open(src, "rb") as handle:
+                data = handle.read()
+            dest = os.path.join(helper_dir, "ca", "eeforge-%02d-%s.crt" % (
+                index, re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.splitext(os.path.basename(src))[0])))
+            with open(dest, "wb") as handle:
+                handle.write(data)
+
+
+def render_context(runner, builder_bin, derived, staging_dir, context_dir, helpers=None, ca_files=(),
+                   use_secret=False, log_handle=None, timeout=None):
+    """Write ``derived`` and the helper files under ``staging_dir``, run ``ansible-builder create``
+    into ``context_dir`` and post-process the Containerfile. Returns the Containerfile text.
+
+    Raises BuildError (one line) when ansible-builder fails or a file cannot be written.
+    """
+    helper_dir = os.path.join(staging_dir, HELPERS_DEST)
+    definition_path = os.path.join(staging_dir, "execution-environment.yml")
+    try:
+        if helpers or ca_files:
+            _write_helpers(helper_dir, helpers or {}, ca_files)
+            # ansible-builder copies a directory's content into _build/<dest>
+            derived.setdefault("additional_build_files", []).insert(0, {"src": helper_dir, "dest": HELPERS_DEST})
+        if not os.path.isdir(staging_dir):
+            os.makedirs(staging_dir)  # no helper files
+        with open(definition_path, "w") as handle:
+            handle.write(dump_definition(derived))
+    except (IOError, OSError) as exc:
+        raise path_error("write the build definition into", getattr(exc, "filename", None) or staging_dir, exc)
+    argv = [builder_bin, "create", "--file", definition_path, "--context", context_dir,
+            "--output-filename", CONTAINERFILE, "-v", "2"]
+    try:
+        _rc, out, err = runner.run(argv, timeout=timeout, cwd=staging_dir)
+    except CommandError as exc:
+        if log_handle:
+            log_handle.write("$ %s\n%s%s\n" % (" ".join(argv), exc.stdout, exc.stderr))
+        lines = [line for line in (exc.stderr + "\n" + exc.stdout).splitlines() if line.strip()]
+        cause = lines[-1].strip() if lines else exc.summary()
+        raise BuildError("Failed to render build context with ansible-builder: %s" % cause,
+                         "Fix the definition (see the ansible-builder message)", lines[-30:])
+    if log_handle:
+        log_handle.write("$ %s\n%s%s\n" % (" ".join(argv), out, err))
+    path = os.path.join(context_dir, CONTAINERFILE)
+    try:
+        with open(path) as handle:
+            text = handle.read()
+        if use_secret:
+            text = add_secret_mounts(text)
+            with open(path, "w") as handle:
+                handle.write(text)
+    except (IOError, OSError) as exc:
+        raise path_error("write the Containerfile", path, exc, option="context_dir")
+    return text
+
+
+def prepare_context_dir(path):
+    """Create ``path`` (the user's context_dir) if needed; one-line BuildError when it cannot be used."""
+    try:
+        if not os.path.isdir(path):
+            os.makedirs(path)
+        probe = os.path.join(path, ".eeforge-write-test")
+        with open(probe, "w") as handle:
+            handle.write("")
+        os.remove(probe)
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.EEXIST:
+            exc = OSError(errno.ENOTDIR, "it exists and is not a directory")
+        raise path_error("use context directory", path, exc, option="context_dir")
+    return path
