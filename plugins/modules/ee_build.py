@@ -187,7 +187,6 @@ notes:
   - Only ansible-builder v3 definitions are accepted.
   - The image carries the labels C(io.eeforge.definition-digest) and C(io.eeforge.definition) (compact JSON of
     the normalized definition, left out when it is over 32 KiB), which C(--diff) reads back.
-  - Concurrent runs for the same tags wait for each other (a lock per tag), so an image is never half-tagged.
   - O(extra_build_cli_args) refuses credentials written inline (C(--creds), C(--password), a C(--secret) whose
     C(src) is not a file, a C(--build-arg) with a token, password or secret name).
 seealso:

@@ -271,6 +271,116 @@ def test_check_mode_with_changed_input_builds_nothing(built, project, registry, 
         project.write("requirements.txt", "six==1.16.0\n")
 
 
+def test_check_mode_diff_shows_the_definition_the_image_was_built_from(built, project):
+    """--diff: the normalized definition to build against the one in the image's io.eeforge.definition label."""
+    labels = json.loads(podman(["image", "inspect", "--format", "{{json .Labels}}", EE]).stdout)
+    stored = json.loads(labels["io.eeforge.definition"])
+    assert stored["dependencies"]["galaxy"] and stored["version"] == 3
+    project.write("bindep.txt", "jq [platform:dpkg]\ncurl [platform:dpkg]\n")
+    try:
+        result, output = run_ee_build(project.args(), check=True, diff=True)
+        assert result["changed"] is True and result["actions"] == ["build"], output
+        before, after = result["diff"]["before"], result["diff"]["after"]
+        assert before["definition"] == stored
+        assert after["definition"] != stored
+        assert after["definition"]["dependencies"]["system"] != stored["dependencies"]["system"]
+        assert {k: v for k, v in after["definition"].items() if k != "dependencies"} == \
+            {k: v for k, v in stored.items() if k != "dependencies"}
+        # without --diff no diff is returned; unchanged input: before and after are the same
+        result, output = run_ee_build(project.args(), check=True)
+        assert "diff" not in result, output
+    finally:
+        project.write("bindep.txt", "jq [platform:dpkg]\n")
+    result, output = run_ee_build(project.args(), check=True, diff=True)
+    assert result["changed"] is False and result["diff"]["before"] == result["diff"]["after"], output
+
+
+def test_check_mode_needs_neither_the_base_image_nor_the_registry(project, tmp_path):
+    """issue 12: check mode of an EE whose base cannot be pulled and whose registry is down: no failure,
+    the unknowns are warnings, and it counts as a change."""
+    base = "127.0.0.1:1/eeforge-t4/unreachable-base:1"
+    dest = "127.0.0.1:1/eeforge-t4/ee:1"
+    args = {"definition": _minimal(base, dependencies=_pinned()), "project_dir": project.root,
+            "tags": [dest], "push": True, "tls_verify": False, "build_log_dir": project.logs}
+    images = image_ids()
+    result, output = run_ee_build(args, check=True)
+    assert not result.get("failed") and result["changed"] is True, output
+    assert result["actions"] == ["build", "push %s" % dest]
+    warnings = " ".join(result.get("warnings", []))
+    assert "Base image '%s' is not in local storage and check mode does not pull it" % base in warnings
+    assert "The digest of '%s' in its registry is unknown" % dest in warnings
+    assert "ARG EE_BASE_IMAGE=\"%s\"" % base in result["containerfile"]
+    assert image_ids() == images
+
+
+def test_definition_without_base_image_uses_ansible_builders_default(project):
+    """issue 12: a v3 definition without images.base_image is accepted, with a warning naming the default."""
+    from ansible_builder import constants  # pylint: disable=import-outside-toplevel
+    default = constants.build_arg_defaults["EE_BASE_IMAGE"]
+    args = {"definition": {"version": 3, "dependencies": _pinned()}, "project_dir": project.root,
+            "tags": [PREFIX + "nobase:1"], "build_log_dir": project.logs}
+    result, output = run_ee_build(args, check=True)
+    assert not result.get("failed") and result["changed"] is True, output
+    warnings = " ".join(result.get("warnings", []))
+    assert "names no images.base_image: ansible-builder builds FROM its default base image '%s'" % default in warnings
+    assert "ARG EE_BASE_IMAGE=\"%s\"" % default in result["containerfile"]
+
+
+def test_check_mode_with_context_dir_writes_the_context_without_building(built, project, tmp_path):
+    """issue 12 / ee_utilities 4.x generate-only: check mode + context_dir (or keep_context) renders only."""
+    context = tmp_path / "generated" / "ee"
+    images = image_ids()
+    project.write("files/motd", "eeforge t4 motd generate-only\n")
+    try:
+        result, output = run_ee_build(project.args(context_dir=str(context)), check=True)
+        assert result["changed"] is True and result["built"] is False and result["builder_invoked"] is True, output
+        assert result["context_dir"] == str(context)
+        assert (context / "Containerfile").read_text() == result["containerfile"]
+        assert (context / "_build" / "configs" / "motd").read_text() == "eeforge t4 motd generate-only\n"
+        written = (context / "execution-environment.yml").read_text()
+        assert "ansible-core==2.19.14" in written and project.base_image in written
+        assert image_ids() == images
+        # keep_context: a fresh directory, returned; the up-to-date image is rendered too
+        project.write("files/motd", "eeforge t4 motd v1\n")
+        kept, output = run_ee_build(project.args(keep_context=True), check=True)
+        assert kept["changed"] is False and kept["context_dir"], output
+        assert os.path.isfile(os.path.join(kept["context_dir"], "Containerfile"))
+        assert os.path.isfile(os.path.join(kept["context_dir"], "execution-environment.yml"))
+        shutil.rmtree(kept["context_dir"])
+    finally:
+        project.write("files/motd", "eeforge t4 motd v1\n")
+
+
+@pytest.mark.slow
+def test_values_reach_podman_literally(built, project, tmp_path):
+    """issue 13: $HOME, ~ and ${PATH} in labels, build args, a referenced path and the temp dir are data."""
+    literal_dir = project.path("$HOME")
+    os.makedirs(literal_dir, exist_ok=True)
+    project.write("$HOME/requirements.txt", "six==1.16.0\n")
+    definition = DEFINITION.format(base=project.base_image, tarball=project.tarball).replace(
+        "python: requirements.txt", "python: $HOME/requirements.txt") + \
+        "    - ARG EEFORGE_LITERAL\n    - RUN printf '%s' \"$EEFORGE_LITERAL\" > /eeforge-literal\n"
+    project.write("literal.yml", definition)
+    image = PREFIX + "literal:1"
+    label = "$HOME ~/x ${PATH}"
+    scratch = tmp_path / "$HOME" / "scratch"  # TMPDIR: the staging dir and the context are below it
+    scratch.mkdir(parents=True)
+    args = project.args(definition_file=project.path("literal.yml"), tags=[image],
+                        labels={"eeforge.t4.literal": label}, build_args={"EEFORGE_LITERAL": "$HOME~"})
+    try:
+        result, output = run_ee_build(args, env={"TMPDIR": str(scratch)})
+        assert result.get("changed") is True and result["built"] is True, output
+        assert os.path.join(literal_dir, "requirements.txt") in result["referenced_files"]
+        labels = json.loads(podman(["image", "inspect", "--format", "{{json .Labels}}", image]).stdout)
+        assert labels["eeforge.t4.literal"] == label
+        assert run_in(image, "cat", "/eeforge-literal") == "$HOME~"
+        assert os.listdir(str(scratch)) == []
+        again, output = run_ee_build(args, env={"TMPDIR": str(scratch)})
+        assert again["changed"] is False, output
+    finally:
+        podman(["rmi", "-f", image], check=False)
+
+
 # ----------------------------------------------------------------------------------------------
 # push
 # ----------------------------------------------------------------------------------------------
@@ -542,9 +652,29 @@ def bad_cases(project, registry):
                                    "holds no PEM certificate"),
         "label_reserved": (project.args(labels={"io.eeforge.definition-digest": "x"}), {},
                            "is set by ee_build itself"),
-        "runtime_binary_missing": (project.args(container_runtime="docker"),
-                                   {"environment": {"PATH": "%s:/usr/bin:/bin" % VENV_BIN}},
-                                   "Failed to find container runtime 'docker': it is not installed or not in PATH"),
+        "runtime_binary_missing": (project.args(),
+                                   {"environment": {"PATH": VENV_BIN}},
+                                   "Failed to find container runtime 'podman': it is not installed or not in PATH"),
+        "runtime_docker_refused": (project.args(container_runtime="docker"), {},
+                                   "value of container_runtime must be one of: podman, got: docker"),
+        "context_dir_under_a_file": (project.args(context_dir=project.path("not-a-cert.pem") + "/context", force=True),
+                                     {}, "Failed to use context directory '%s/context': Not a directory. A part of "
+                                     "the path is a regular file" % project.path("not-a-cert.pem")),
+        "definition_file_is_a_directory": (project.args(definition_file=project.path("files")), {},
+                                           "files': it is a directory"),
+        "podman_answers_bad_json": (project.args(), {"environment": {"PATH": "%s:%s:/usr/bin:/bin" % (
+            project.path("bad-podman"), VENV_BIN)}}, "Failed to inspect image '%s': podman image inspect printed "
+            "unreadable JSON" % EE),
+        "extra_args_creds": (project.args(extra_build_cli_args=["--creds", "u:PLANTED-creds-t4"]), {},
+                             "passes registry credentials inline (--creds)"),
+        "extra_args_password": (project.args(extra_build_cli_args=["--password=PLANTED-creds-t4"]), {},
+                                "passes a password inline (--password)"),
+        "extra_args_secret_inline": (project.args(extra_build_cli_args=["--secret", "id=hub,src=PLANTED-creds-t4"]),
+                                     {}, "passes --secret 'id=hub' whose src is not an existing file"),
+        "extra_args_token_build_arg": (project.args(extra_build_cli_args=["--build-arg", "HUB_TOKEN=PLANTED-creds-t4"]),
+                                       {}, "passes 'HUB_TOKEN' as a build arg"),
+        "pip_index_url_is_no_log": (project.args(pip_index_url="https://u:PLANTED-creds-t4@mirror.invalid/simple",
+                                                 labels={"bad key": "x"}), {}, "label key 'bad key' is not valid"),
         "base_image_cannot_be_pulled": (project.args(definition=_minimal(missing_base), **inline), {},
                                         "Failed to pull base image '%s'" % missing_base),
         "pip_step_failed": (
@@ -567,6 +697,10 @@ def bad_results(project, registry):
     project.write("not-a-cert.pem", "hello\n")
     project.write("bad-requirements.txt", "eeforge-t4-no-such-package==9.9.9\n")
     project.write("broken-1.0.0.tar.gz", "this is not a tarball\n")
+    os.makedirs(project.path("bad-podman"), exist_ok=True)
+    project.write("bad-podman/podman", '#!/bin/sh\nif [ "$1 $2" = "image inspect" ]; then echo "{not json"; exit 0; fi\n'
+                  'exec /usr/bin/podman "$@"\n')
+    os.chmod(project.path("bad-podman/podman"), 0o755)
     cases = bad_cases(project, registry)
     tasks = []
     for name, (args, extra, _fragment) in cases.items():
@@ -593,7 +727,9 @@ BAD_CASE_NAMES = [
     "definition_wrong_type", "base_image_without_tag", "missing_requirements_file", "additional_build_files_glob",
     "collection_tarball_missing", "tag_upper_case", "tag_with_space", "tag_with_digest", "build_arg_name",
     "ca_certificate_not_pem", "label_reserved", "runtime_binary_missing", "base_image_cannot_be_pulled",
-    "pip_step_failed", "galaxy_step_failed",
+    "pip_step_failed", "galaxy_step_failed", "runtime_docker_refused", "context_dir_under_a_file",
+    "definition_file_is_a_directory", "podman_answers_bad_json", "extra_args_creds", "extra_args_password",
+    "extra_args_secret_inline", "extra_args_token_build_arg", "pip_index_url_is_no_log",
 ]
 
 
@@ -602,8 +738,12 @@ def test_bad_input_gives_one_line_error(bad_results, case):
     _args, _extra, fragment = bad_results["cases"][case]
     result = bad_results["results"][case]
     msg = one_line_failure(result, fragment)
-    assert msg.startswith("Failed to ") or msg.startswith("Invalid image reference"), msg
+    # argument validation (ansible's own message) or the module's "Failed to <verb> ...: <cause>. <fix>"
+    assert msg.startswith("Failed to ") or msg.startswith("value of container_runtime"), msg
     assert result["changed"] is False
+    assert "PLANTED-creds-t4" not in json.dumps(result)
+    if case not in ("runtime_docker_refused", "runtime_binary_missing"):
+        assert "exception" in result, "the traceback is kept for -vvv: %s" % result
 
 
 def test_bad_inputs_are_all_distinct_and_cover_the_list(bad_results):

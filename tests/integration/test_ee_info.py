@@ -239,6 +239,34 @@ def test_pull_from_registry_with_credentials(test_ee, auth_registry, tmp_path):
         podman(["rmi", dest], check=False)
 
 
+def test_check_mode_pulls_nothing(test_ee, auth_registry, tmp_path):
+    """issue 13: ee_info changes nothing in check mode. A tag that is only in the registry is reported as
+    would_pull with unknown facts (no failure, a warning); pull: always on a local image inspects the local copy."""
+    dest = "%s/eeforge-t8/ee:check" % auth_registry.location
+    _push_with_login(test_ee["image"], dest, auth_registry, tmp_path)
+    podman(["rmi", dest], check=False)
+    args = {"image": dest, "pull": "missing", "tls_verify": False, "registry_username": auth_registry.username,
+            "registry_password": auth_registry.password, "assert_collections": ["containers.podman"]}
+    result, output = run_ee_info(args, check=True)
+    assert not result.get("failed") and result["changed"] is False, output
+    assert (result["pulled"], result["would_pull"], result["image_id"]) == (False, True, None)
+    assert result["collections"] == {} and result["assertions"] == {}
+    assert any("was not pulled (pull: missing)" in w and "assertions were not checked" in w
+               for w in result.get("warnings", [])), result
+    assert podman(["image", "exists", dest], check=False).returncode != 0
+    result, output = run_ee_info({"image": test_ee["image"], "pull": "always"}, check=True)
+    assert not result.get("failed"), output
+    assert (result["pulled"], result["would_pull"]) == (False, True)
+    assert result["collections"] == {"containers.podman": test_ee["podman_version"]}
+    assert any("facts of the local copy" in w for w in result.get("warnings", [])), result
+    # the real run pulls
+    result, output = run_ee_info(args)
+    try:
+        assert result["pulled"] is True and result["would_pull"] is False, output
+    finally:
+        podman(["rmi", dest], check=False)
+
+
 def test_wrong_password_cannot_pull(auth_registry, tmp_path):
     image = "%s/eeforge-t8/ee:pull" % auth_registry.location
     wrong = "wrong-" + auth_registry.password[::-1]
