@@ -163,3 +163,65 @@ def test_no_diff_key_without_diff_mode(capsys):
     module.set_diff({"a": 1}, {"a": 2})
     result = run_exit(capsys, lambda: module.exit_with(None))
     assert "diff" not in result and result["id"] is None and result["url"] is None
+
+
+class TokenClient(FakeClient):
+    """A client that records the temporary token's life (``open_token``/``close_token``)."""
+
+    def __init__(self, close_error=None):
+        super(TokenClient, self).__init__()
+        self.token_id = None
+        self.close_error = close_error
+        self.events = []
+
+    def open_token(self, description):
+        self.events.append(("open", description))
+        self.token_id = 41
+        return "tok-secret-41"
+
+    def close_token(self):
+        self.events.append(("close", self.token_id))
+        self.token_id = None
+        if self.close_error:
+            raise self.close_error
+
+
+def build_bulk(args, client):
+    module = build(dict({"controller_host": "h", "controller_username": "admin", "controller_password": "pw",
+                         "_ansible_module_name": "eeforge.builder.awx_execution_environment"}, **args))
+    module._client = client  # pylint: disable=protected-access
+    return module
+
+
+def test_authenticate_once_then_token_deleted_on_exit_and_kept_out_of_results(capsys):
+    client = TokenClient()
+    module = build_bulk({}, client)
+    module.authenticate_once()
+    assert client.events == [("open", "eeforge.builder eeforge.builder.awx_execution_environment "
+                                      "(temporary, deleted when the task ends)")]
+    result = run_exit(capsys, lambda: module.exit_bulk([{"name": "a", "echo": "tok-secret-41"}], []))
+    assert client.events[-1] == ("close", 41)
+    assert "tok-secret-41" not in json.dumps(result)  # a no_log value from then on
+    assert result["results"][0]["name"] == "a" and "diff" not in result
+
+
+def test_token_deleted_when_the_task_fails_and_a_failed_delete_is_a_warning(capsys, monkeypatch):
+    client = TokenClient(close_error=AwxError("AWX answered 503 to DELETE /api/v2/tokens/41/", "Retry later"))
+    module = build_bulk({}, client)
+    warnings = []
+    # Where a warning goes depends on the process (a controller displays it); record it here.
+    monkeypatch.setattr(module, "warn", warnings.append)
+    module.authenticate_once()
+    result = run_exit(capsys, lambda: module.fail_action("create", "execution environment", "a", "bad", "Fix it"))
+    assert result["failed"] is True and client.events[-1] == ("close", 41)
+    assert warnings == ["Could not delete the temporary OAuth2 token 41: AWX answered 503 to DELETE "
+                        "/api/v2/tokens/41/. Delete it in AWX (Users, admin, Tokens)."]
+
+
+def test_no_token_in_check_mode_or_with_a_given_token():
+    client = TokenClient()
+    build_bulk({"_ansible_check_mode": True}, client).authenticate_once()
+    module = build(dict(controller_host="h", controller_oauthtoken="given"))
+    module._client = client  # pylint: disable=protected-access
+    module.authenticate_once()
+    assert client.events == []
