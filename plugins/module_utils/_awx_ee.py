@@ -259,6 +259,11 @@ def plan_present(module, params, existing, lookups, image, digest):
                 view(predicted, names), image, digest)
 
 
+def describe_references(references):
+    """``job_template 'deploy' (execution_environment), ...`` for messages."""
+    return ", ".join("%s '%s' (%s)" % (ref["type"], ref["name"], ref["field"]) for ref in references)
+
+
 def plan_absent(module, existing, references, force):
     """The plan for one EE to delete; refuses a managed or (without ``force``) a referenced one."""
     if existing is None:
@@ -267,9 +272,8 @@ def plan_absent(module, existing, references, force):
         module.fail_action("delete", KIND, existing["name"], "it is managed by AWX",
                            "AWX recreates managed execution environments; leave it in place")
     if references and not force:
-        users = ", ".join("%s '%s' (%s)" % (ref["type"], ref["name"], ref["field"]) for ref in references)
         module.fail_action("delete", KIND, existing["name"],
-                           "it is used by %s, which AWX would silently set to null" % users,
+                           "it is used by %s, which AWX would silently set to null" % describe_references(references),
                            "Point them at another execution environment first, or set force: true",
                            references=references)
     return Plan(existing["name"], "delete", existing, before=view(existing), references=references)
@@ -391,7 +395,8 @@ def run_bulk(module):
                 if params["prune_organization"]:
                     query["organization"] = lookups.organization(params["prune_organization"])["id"]
                 candidates = module.client.list(ENDPOINT, **query)
-            doomed = [obj for obj in candidates if obj["name"] not in listed and not obj.get("managed")]
+            doomed = sorted((obj for obj in candidates if obj["name"] not in listed and not obj.get("managed")),
+                            key=lambda obj: obj["name"])
         absent = [existing[item["name"]] for item in items if item["state"] == "absent" and existing[item["name"]]]
         references = find_references(module, [obj["id"] for obj in absent + doomed])
 
@@ -405,11 +410,10 @@ def run_bulk(module):
             plans.append((item, plan_present(module, item, found, lookups, *images[item["name"]])))
     refused = [obj for obj in doomed if references[obj["id"]] and not params["force"]]
     if refused:
-        users = "; ".join("'%s' by %s" % (obj["name"], ", ".join("%s '%s'" % (ref["type"], ref["name"])
-                                                                 for ref in references[obj["id"]]))
-                          for obj in refused)
-        module.fail_action("prune", KIND, refused[0]["name"] if len(refused) == 1 else "%d EEs" % len(refused),
-                           "in use (%s), and AWX would silently set those references to null" % users,
+        users = ["%s is used by %s" % ("it" if len(refused) == 1 else "'%s'" % obj["name"],
+                                       describe_references(references[obj["id"]])) for obj in refused]
+        module.fail_action("prune", KIND if len(refused) == 1 else KIND + "s", ", ".join(obj["name"] for obj in refused),
+                           "; ".join(users) + ", which AWX would silently set to null",
                            "Point them at another execution environment first, or set force: true",
                            references=dict((obj["name"], references[obj["id"]]) for obj in refused))
     pruned = [plan_absent(module, obj, references[obj["id"]], True) for obj in doomed]

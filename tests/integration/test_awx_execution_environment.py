@@ -487,9 +487,9 @@ def test_bulk_prune_refuses_referenced_ees_unless_forced(awx_standin, tmp_path):
     refused = run_task(awx, tmp_path, MODULE, dict(items=items[:4], prune=True, prune_prefix="t16-ee-"))
     assert refused["failed"] is True, refused
     assert refused["msg"] == (
-        "Failed to prune execution environment 't16-ee-04': in use ('t16-ee-04' by job_template 'Demo Job Template', "
-        "organization 't16-org'), and AWX would silently set those references to null. Point them at another "
-        "execution environment first, or set force: true.")
+        "Failed to prune execution environment 't16-ee-04': it is used by job_template 'Demo Job Template' "
+        "(execution_environment), organization 't16-org' (default_environment), which AWX would silently set to "
+        "null. Point them at another execution environment first, or set force: true.")
     assert refused["references"] == {"t16-ee-04": [
         {"type": "job_template", "id": 7, "name": "Demo Job Template", "field": "execution_environment"},
         {"type": "organization", "id": org_id, "name": "t16-org", "field": "default_environment"}]}
@@ -500,14 +500,21 @@ def test_bulk_prune_refuses_referenced_ees_unless_forced(awx_standin, tmp_path):
     assert sorted(split(req.path)[0] for req in awx.requests if req.method == "GET") == sorted([
         EE, "/api/v2/job_templates/", "/api/v2/inventory_sources/", "/api/v2/projects/", "/api/v2/organizations/",
         "/api/v2/workflow_job_template_nodes/", "/api/v2/settings/system/"])
+    # Two of them: both named, each with its users.
+    awx.patch("/api/v2/projects/6/", {"default_environment": unused})
+    two = run_task(awx, tmp_path, MODULE, dict(items=items[:4], prune=True, prune_prefix="t16-ee-"))
+    assert two["msg"] == (
+        "Failed to prune execution environments 't16-ee-04, t16-ee-05': 't16-ee-04' is used by job_template "
+        "'Demo Job Template' (execution_environment), organization 't16-org' (default_environment); 't16-ee-05' is "
+        "used by project 'Demo Project' (default_environment), which AWX would silently set to null. Point them at "
+        "another execution environment first, or set force: true."), two
+    awx.patch("/api/v2/projects/6/", {"default_environment": None})
 
     forced = run_task(awx, tmp_path, MODULE, dict(items=items[:4], prune=True, prune_prefix="t16-ee-", force=True),
                       diff=True)
     assert forced["changed"] is True, forced
     assert [(res["name"], res["id"], len(res["references"])) for res in forced["pruned"]] == [
-        ("t16-ee-05", unused, 0), ("t16-ee-04", used, 2)] or \
-        [(res["name"], res["id"], len(res["references"])) for res in forced["pruned"]] == [
-        ("t16-ee-04", used, 2), ("t16-ee-05", unused, 0)]
+        ("t16-ee-04", used, 2), ("t16-ee-05", unused, 0)]  # by name
     assert [res["action"] for res in forced["results"]] == ["none"] * 4
     assert raw_ee(awx, used) is None and raw_ee(awx, unused) is None and raw_ee(awx, other) is not None
     assert awx.get("/api/v2/job_templates/7/")["execution_environment"] is None
