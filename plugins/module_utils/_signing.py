@@ -1,0 +1,526 @@
+# -*- coding: utf-8 -*-
+# Copyright: eeforge contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Image signing and verification helpers for podman/skopeo (containers/image).
+
+Pure functions, no podman or skopeo call here (the engine runs the commands):
+
+- ``write_registries_d()`` / ``write_policy()`` write a private ``registries.d`` directory and a
+  containers-policy.json(5) file into a directory the caller owns (a private temp dir removed after
+  the command). Nothing here touches ``/etc/containers`` or the user's ``~/.config/containers``.
+- ``policy_error()`` turns the one line podman/skopeo print when a policy refuses an image into a
+  reason (``unsigned``, ``untrusted_key``, ``sigstore_unsupported``...) and the signer it names.
+- ``parse_gpg_status()`` / ``parse_signing_payload()`` read what ``gpg --status-fd`` says about a
+  simple-signing signature and what the signed payload claims (reference, manifest digest).
+- sigstore: the attachment tag and OCI manifest that containers/image reads
+  (``use-sigstore-attachments``), the payload it verifies, and (with ``cryptography`` and PyNaCl,
+  imported only when called) decrypting a cosign-format private key, signing and verifying.
+
+How containers/image 5.23 (podman 4.3, skopeo 1.9) finds these files (see docs/trust.md):
+
+- skopeo takes both as global flags: ``skopeo --policy FILE --registries.d DIR copy ...``.
+- podman has a hidden ``--signature-policy FILE`` on ``pull``/``push`` and no registries.d flag: it
+  reads ``$HOME/.config/containers/registries.d`` when that exists, else ``/etc/containers/registries.d``.
+  ``registries_d_home()`` lays out such a private HOME.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import hashlib
+import json
+import os
+import re
+
+from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildFamilyError
+from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import ImageRefError, split_ref
+
+REGISTRIES_D_FILE = "eeforge.yaml"
+POLICY_FILE = "policy.json"
+
+ATOMIC_SIGNATURE_TYPE = "atomic container signature"
+SIGSTORE_SIGNATURE_TYPE = "cosign container image signature"
+SIGSTORE_PAYLOAD_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
+SIGSTORE_SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+OCI_MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
+# containers/image 5.23 reads only this PEM type; later releases also read "ENCRYPTED SIGSTORE PRIVATE KEY".
+COSIGN_PRIVATE_KEY_PEM_TYPES = ("ENCRYPTED COSIGN PRIVATE KEY", "ENCRYPTED SIGSTORE PRIVATE KEY")
+
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+class SigningError(BuildFamilyError):
+    """A signing or verification step that failed, with ``cause`` and ``fix``."""
+
+
+def signature_scope(image):
+    """The policy/registries.d scope of ``image``: ``registry/repository`` (no tag, no digest).
+
+    containers/image matches a ``docker`` transport scope against the fully expanded name
+    (``docker.io/library/ubuntu``), so the scope is written that way.
+    """
+    try:
+        return split_ref(image).name
+    except ImageRefError as exc:
+        raise SigningError("Failed to configure signatures for '%s': %s" % (image, exc),
+                           "Give a reference like 'registry.example.com/ee/name:1.0'")
+
+
+def lookaside_path(image, manifest_digest, index=1):
+    """Where a simple signing signature of ``image`` lives under a lookaside root (relative path).
+
+    ``<repository>@sha256=<hex>/signature-<index>``: containers/image's layout, counted from 1;
+    the registry host is not part of it.
+    """
+    _check_digest(manifest_digest)
+    repository = split_ref(image).repository
+    return "%s@%s/signature-%d" % (repository, manifest_digest.replace(":", "=", 1), index)
+
+
+def registries_d_config(scope, lookaside=None, lookaside_staging=None, use_sigstore_attachments=None):
+    """The registries.d document for one scope (a dict).
+
+    ``lookaside``: URL signatures are read from (``https://...``, ``file:///...``);
+    ``lookaside_staging``: a ``file://`` URL signatures are written to when it differs from the
+    read URL; ``use_sigstore_attachments``: read and write sigstore signatures as OCI attachments.
+    """
+    entry = {}
+    for key, value in (("lookaside", lookaside), ("lookaside-staging", lookaside_staging)):
+        if value:
+            entry[key] = _signature_url(value, key)
+    if use_sigstore_attachments is not None:
+        entry["use-sigstore-attachments"] = bool(use_sigstore_attachments)
+    if not entry:
+        raise SigningError("Failed to configure signatures for '%s': no signature store given" % scope,
+                           "Give a lookaside URL, a staging directory or sigstore attachments")
+    return {"docker": {scope: entry}}
+
+
+def _signature_url(value, key):
+    if value.startswith("/"):
+        return "file://" + value
+    if re.match(r"^(file|https?)://", value):
+        if key == "lookaside-staging" and not value.startswith("file://"):
+            raise SigningError("Failed to configure signature staging at '%s': podman and skopeo "
+                               "write signatures only to local directories" % value,
+                               "Give a directory (or file:// URL) and publish it with a web server")
+        return value
+    raise SigningError("Failed to configure signature store '%s': it is neither an absolute path nor "
+                       "a file://, http:// or https:// URL" % value,
+                       "Give for example /srv/sigstore or https://sigstore.example.com")
+
+
+def write_registries_d(directory, configs):
+    """Write ``configs`` (registries.d documents) into ``directory``/registries.d, return that dir.
+
+    The file is JSON, which is YAML, so no value needs quoting rules. It is created 0600.
+    """
+    regd = os.path.join(directory, "registries.d")
+    if not os.path.isdir(regd):
+        os.makedirs(regd, 0o700)
+    merged = {"docker": {}}
+    for config in configs:
+        for scope, entry in config.get("docker", {}).items():
+            if scope in merged["docker"]:
+                raise SigningError("Failed to configure signatures: scope '%s' given twice" % scope,
+                                   "Give one signature store per registry repository")
+            merged["docker"][scope] = entry
+    _write_private(os.path.join(regd, REGISTRIES_D_FILE), json.dumps(merged, indent=2, sort_keys=True) + "\n")
+    return regd
+
+
+def registries_d_home(directory, configs):
+    """Lay out ``directory`` as a HOME whose ``.config/containers/registries.d`` holds ``configs``.
+
+    podman 4.3 has no registries.d flag; run it with ``HOME=directory`` for that one command.
+    Returns the HOME path.
+    """
+    containers = os.path.join(directory, ".config", "containers")
+    if not os.path.isdir(containers):
+        os.makedirs(containers, 0o700)
+    write_registries_d(containers, configs)
+    return directory
+
+
+def gpg_requirement(key_path, signed_identity=None):
+    """A ``signedBy`` requirement: GPG keys (a keyring file, binary or armored) in ``key_path``."""
+    req = {"type": "signedBy", "keyType": "GPGKeys", "keyPath": key_path}
+    if signed_identity:
+        req["signedIdentity"] = signed_identity
+    return req
+
+
+def sigstore_requirement(key_path, signed_identity=None):
+    """A ``sigstoreSigned`` requirement: a PEM public key in ``key_path``."""
+    req = {"type": "sigstoreSigned", "keyPath": key_path}
+    if signed_identity:
+        req["signedIdentity"] = signed_identity
+    return req
+
+
+def policy_document(scopes, default=None):
+    """A containers-policy.json(5) document.
+
+    ``scopes`` maps a ``docker`` scope (``registry/repository`` or ``registry``) to its list of
+    requirements; everything else gets ``default`` (``reject`` when not given). Local transports
+    used by podman itself (``containers-storage``, ``docker-daemon``, ``oci``, ``dir``) accept
+    anything, so a push from local storage is not refused by the policy meant for the pull.
+    """
+    docker = {}
+    for scope, reqs in scopes.items():
+        if not reqs:
+            raise SigningError("Failed to write the signature policy: scope '%s' has no requirement" % scope,
+                               "Give at least one requirement")
+        docker[scope] = list(reqs)
+    accept = [{"type": "insecureAcceptAnything"}]
+    transports = {"docker": docker}
+    for local in ("containers-storage", "docker-daemon", "oci", "dir", "docker-archive", "oci-archive"):
+        transports[local] = {"": accept}
+    return {"default": list(default or [{"type": "reject"}]), "transports": transports}
+
+
+def write_policy(directory, document):
+    """Write ``document`` as ``directory``/policy.json (0600), return its path."""
+    path = os.path.join(directory, POLICY_FILE)
+    _write_private(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def _write_private(path, text):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+# What containers/image 5.23 prints when a policy refuses an image, most specific first.
+_POLICY_ERRORS = (
+    ("sigstore_unsupported", re.compile(r"Debian-local change: sigstore disabled")),
+    ("unsigned", re.compile(r"A signature was required, but no signature exists")),
+    ("untrusted_key", re.compile(r"Invalid GPG signature: .*?Fingerprint:\s*\\?\"(?P<signer>[0-9A-Fa-f]+)")),
+    ("untrusted_key", re.compile(r"cryptographic signature verification failed")),
+    ("untrusted_key", re.compile(r"Signature by key (?P<signer>[0-9A-Fa-f]+) is not accepted")),
+    ("identity_mismatch", re.compile(r"Signature for identity (?P<signer>\S+) is not accepted")),
+    ("digest_mismatch", re.compile(r"Signature for docker digest \S+ does not match")),
+    ("rejected", re.compile(r"Running image \S+ is rejected by policy")),
+    ("rejected", re.compile(r"Source image rejected: (?P<signer>.*)")),
+)
+
+
+def policy_error(stderr):
+    """Classify a policy refusal in podman/skopeo ``stderr``.
+
+    Returns ``{"reason": ..., "signer": fingerprint or None, "message": one line}`` or None when
+    ``stderr`` holds no policy refusal (a network or auth error, for example).
+    """
+    text = stderr or ""
+    for reason, pattern in _POLICY_ERRORS:
+        match = pattern.search(text)
+        if match:
+            signer = match.groupdict().get("signer")
+            if reason == "rejected":
+                signer = None
+            line = _message_line(text, match.start())
+            return {"reason": reason, "signer": signer.upper() if signer and reason == "untrusted_key" else signer,
+                    "message": line}
+    return None
+
+
+def _message_line(text, pos):
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    line = text[start:end if end >= 0 else len(text)]
+    match = re.search(r'msg="(.*)"\s*$', line)
+    if match:
+        line = match.group(1).replace('\\"', '"')
+    line = re.sub(r"^Error:\s*", "", line.strip())
+    return line
+
+
+def parse_gpg_status(status_text):
+    """The signatures ``gpg --status-fd`` reported, as a list of dicts.
+
+    Each has ``key_id`` (16 hex), ``fingerprint`` (40 hex or None), ``valid`` (a good signature by
+    a key in the keyring) and ``status`` (GOODSIG, BADSIG, EXPSIG, EXPKEYSIG, REVKEYSIG, ERRSIG).
+    ``NO_PUBKEY`` marks a signature by a key that is not in the keyring (``status`` ``ERRSIG``).
+    """
+    sigs = []
+    current = None
+    for raw in (status_text or "").splitlines():
+        if not raw.startswith("[GNUPG:] "):
+            continue
+        parts = raw[len("[GNUPG:] "):].split()
+        if not parts:
+            continue
+        keyword, args = parts[0], parts[1:]
+        if keyword in ("NEWSIG",):
+            current = None
+        elif keyword in ("GOODSIG", "BADSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG") and args:
+            current = {"key_id": args[0].upper(), "fingerprint": None, "valid": False, "status": keyword}
+            sigs.append(current)
+        elif keyword == "ERRSIG" and args:
+            fpr = args[6].upper() if len(args) > 6 and re.match(r"^[0-9A-Fa-f]{40}$", args[6]) else None
+            current = {"key_id": args[0].upper(), "fingerprint": fpr, "valid": False, "status": "ERRSIG"}
+            sigs.append(current)
+        elif keyword == "VALIDSIG" and args and current is not None:
+            current["fingerprint"] = args[0].upper()
+            current["valid"] = current["status"] == "GOODSIG"
+        elif keyword == "NO_PUBKEY" and current is not None:
+            current["missing_key"] = True
+    return sigs
+
+
+def parse_signing_payload(data):
+    """What a simple-signing or sigstore payload claims: reference, manifest digest, creator, time.
+
+    ``data`` is the JSON bytes (gpg's decrypted output, or a sigstore attachment layer).
+    Raises SigningError when it is not such a payload.
+    """
+    try:
+        doc = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+        critical = doc["critical"]
+        kind = critical["type"]
+        digest = critical["image"]["docker-manifest-digest"]
+        reference = critical["identity"]["docker-reference"]
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        raise SigningError("Failed to read a signature: its payload is not a container signature (%s)"
+                           % exc.__class__.__name__, "Check the signature store holds signatures of images")
+    if kind not in (ATOMIC_SIGNATURE_TYPE, SIGSTORE_SIGNATURE_TYPE):
+        raise SigningError("Failed to read a signature: unknown signature type '%s'" % kind,
+                           "Only simple signing and sigstore signatures are supported")
+    optional = doc.get("optional") or {}
+    return {
+        "format": "simple-signing" if kind == ATOMIC_SIGNATURE_TYPE else "sigstore",
+        "docker_reference": reference,
+        "manifest_digest": digest,
+        "creator": optional.get("creator"),
+        "timestamp": optional.get("timestamp"),
+    }
+
+
+def _check_digest(manifest_digest):
+    if not _DIGEST_RE.match(manifest_digest or ""):
+        raise SigningError("Failed to locate signatures: '%s' is not a sha256 manifest digest" % manifest_digest,
+                           "Give the digest the registry reports, sha256: and 64 hex digits")
+
+
+def _sha256(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def sigstore_attachment_tag(manifest_digest):
+    """The tag containers/image and cosign give the signatures of ``manifest_digest``."""
+    _check_digest(manifest_digest)
+    return manifest_digest.replace(":", "-", 1) + ".sig"
+
+
+def sigstore_payload(manifest_digest, docker_reference, creator=None, timestamp=None):
+    """The JSON bytes a sigstore signature covers (cosign's simple signing format)."""
+    _check_digest(manifest_digest)
+    optional = {}
+    if creator:
+        optional["creator"] = creator
+    if timestamp is not None:
+        optional["timestamp"] = int(timestamp)
+    doc = {
+        "critical": {
+            "identity": {"docker-reference": docker_reference},
+            "image": {"docker-manifest-digest": manifest_digest},
+            "type": SIGSTORE_SIGNATURE_TYPE,
+        },
+        "optional": optional,
+    }
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def sigstore_attachment(signatures, existing_manifest=None):
+    """The OCI attachment holding sigstore ``signatures`` (list of ``(payload, base64 signature)``).
+
+    ``existing_manifest`` (bytes or dict) is the attachment already in the registry: its layers are
+    kept and a signature already there is not added twice. Returns
+    ``{"manifest": bytes, "config": bytes, "blobs": {digest: bytes}, "added": n}``; the blobs are
+    the new payloads and the config (the existing payload blobs are already in the registry).
+    """
+    layers = []
+    if existing_manifest:
+        old = json.loads(existing_manifest) if isinstance(existing_manifest, (bytes, str)) else existing_manifest
+        layers = [dict(layer) for layer in old.get("layers") or []]
+    blobs = {}
+    added = 0
+    for payload, signature in signatures:
+        layer = {
+            "mediaType": SIGSTORE_PAYLOAD_MEDIA_TYPE,
+            "digest": _sha256(payload),
+            "size": len(payload),
+            "annotations": {SIGSTORE_SIGNATURE_ANNOTATION: signature},
+        }
+        if layer in layers:
+            continue
+        layers.append(layer)
+        blobs[layer["digest"]] = payload
+        added += 1
+    config = json.dumps({
+        "architecture": "",
+        "os": "",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [layer["digest"] for layer in layers]},
+    }, separators=(",", ":")).encode("utf-8")
+    blobs[_sha256(config)] = config
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST_MEDIA_TYPE,
+        "config": {"mediaType": OCI_CONFIG_MEDIA_TYPE, "digest": _sha256(config), "size": len(config)},
+        "layers": layers,
+    }, separators=(",", ":")).encode("utf-8")
+    return {"manifest": manifest, "config": config, "blobs": blobs, "added": added}
+
+
+def oci_layout_files(manifest, blobs):
+    """The files of an OCI image layout (``oci:`` transport) holding ``manifest`` and ``blobs``.
+
+    Returns ``{relative path: bytes}``. ``skopeo copy --preserve-digests oci:DIR docker://...``
+    pushes it unchanged (skopeo would otherwise compress the payload layers).
+    """
+    files = {"oci-layout": b'{"imageLayoutVersion":"1.0.0"}'}
+    for digest, data in blobs.items():
+        files["blobs/sha256/" + digest.split(":", 1)[1]] = data
+    files["blobs/sha256/" + hashlib.sha256(manifest).hexdigest()] = manifest
+    files["index.json"] = json.dumps({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": OCI_MANIFEST_MEDIA_TYPE, "digest": _sha256(manifest), "size": len(manifest)}],
+    }, separators=(",", ":")).encode("utf-8")
+    return files
+
+
+def parse_sigstore_attachment(manifest):
+    """The signatures an attachment manifest lists: ``[{"payload_digest", "signature"}]``."""
+    doc = json.loads(manifest) if isinstance(manifest, (bytes, str)) else manifest
+    found = []
+    for layer in doc.get("layers") or []:
+        sig = (layer.get("annotations") or {}).get(SIGSTORE_SIGNATURE_ANNOTATION)
+        if layer.get("mediaType") == SIGSTORE_PAYLOAD_MEDIA_TYPE and sig:
+            found.append({"payload_digest": layer.get("digest"), "signature": sig})
+    return found
+
+
+def _crypto():
+    """``cryptography`` and PyNaCl, imported when a sigstore key is used (a clear error if missing)."""
+    try:
+        # pylint: disable=import-outside-toplevel
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+        from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+        import nacl.exceptions
+        import nacl.secret
+    except ImportError as exc:
+        raise SigningError("Failed to use the sigstore key: the Python library '%s' is missing where the "
+                           "module runs" % (getattr(exc, "name", None) or exc),
+                           "Install cryptography and PyNaCl (pip install cryptography pynacl)")
+    return {
+        "InvalidSignature": InvalidSignature, "hashes": hashes, "serialization": serialization,
+        "ec": ec, "ed25519": ed25519, "padding": padding, "rsa": rsa, "Scrypt": Scrypt,
+        "CryptoError": nacl.exceptions.CryptoError, "SecretBox": nacl.secret.SecretBox,
+    }
+
+
+def _pem_body(pem_text, types):
+    lines = (pem_text or "").strip().splitlines()
+    if len(lines) < 3:
+        return None, None
+    match = re.match(r"^-----BEGIN (.+)-----$", lines[0].strip())
+    if not match or match.group(1) not in types or lines[-1].strip() != "-----END %s-----" % match.group(1):
+        return None, match.group(1) if match else None
+    try:
+        return base64.b64decode("".join(line.strip() for line in lines[1:-1])), match.group(1)
+    except (ValueError, TypeError):
+        return None, match.group(1)
+
+
+def decrypt_cosign_private_key(pem_text, passphrase):
+    """The private key object of a cosign-format key (scrypt + NaCl secretbox around PKCS#8 DER).
+
+    Raises SigningError, never naming the passphrase, on a wrong format or passphrase.
+    """
+    lib = _crypto()
+    body, pem_type = _pem_body(pem_text, COSIGN_PRIVATE_KEY_PEM_TYPES)
+    if body is None:
+        raise SigningError("Failed to read the sigstore private key: it is a '%s' PEM block, not an encrypted "
+                           "cosign key" % (pem_type or "no"),
+                           "Give a key made by 'cosign generate-key-pair' (ENCRYPTED COSIGN PRIVATE KEY)")
+    try:
+        doc = json.loads(body.decode("utf-8"))
+        kdf, cipher = doc["kdf"], doc["cipher"]
+        if kdf["name"] != "scrypt" or cipher["name"] != "nacl/secretbox":
+            raise ValueError("unsupported kdf or cipher")
+        params = kdf["params"]
+        key = lib["Scrypt"](salt=base64.b64decode(kdf["salt"]), length=32, n=int(params["N"]),
+                            r=int(params["r"]), p=int(params["p"])).derive(_bytes(passphrase))
+        nonce = base64.b64decode(cipher["nonce"])
+        ciphertext = base64.b64decode(doc["ciphertext"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise SigningError("Failed to read the sigstore private key: its encrypted body is malformed (%s)"
+                           % exc.__class__.__name__, "Give the key file exactly as cosign wrote it")
+    try:
+        der = lib["SecretBox"](key).decrypt(ciphertext, nonce)
+    except lib["CryptoError"]:
+        raise SigningError("Failed to decrypt the sigstore private key: the passphrase does not open it",
+                           "Give the passphrase the key was made with")
+    return lib["serialization"].load_der_private_key(der, password=None)
+
+
+def _bytes(value):
+    if value is None:
+        return b""
+    return value if isinstance(value, bytes) else value.encode("utf-8")
+
+
+def sign_sigstore_payload(private_key, payload):
+    """Sign ``payload`` as containers/image verifies it (SHA-256; ECDSA DER, RSA PKCS#1 v1.5, Ed25519).
+
+    Returns the base64 signature for the attachment annotation.
+    """
+    lib = _crypto()
+    if isinstance(private_key, lib["ec"].EllipticCurvePrivateKey):
+        sig = private_key.sign(payload, lib["ec"].ECDSA(lib["hashes"].SHA256()))
+    elif isinstance(private_key, lib["rsa"].RSAPrivateKey):
+        sig = private_key.sign(payload, lib["padding"].PKCS1v15(), lib["hashes"].SHA256())
+    elif isinstance(private_key, lib["ed25519"].Ed25519PrivateKey):
+        sig = private_key.sign(payload)
+    else:
+        raise SigningError("Failed to sign: the sigstore key is a %s" % type(private_key).__name__,
+                           "Use an ECDSA P-256, RSA or Ed25519 key")
+    return base64.b64encode(sig).decode("ascii")
+
+
+def verify_sigstore_signature(public_key_pem, payload, signature):
+    """Whether ``signature`` (base64) over ``payload`` verifies with the PEM public key."""
+    lib = _crypto()
+    try:
+        key = lib["serialization"].load_pem_public_key(_bytes(public_key_pem))
+    except ValueError:
+        raise SigningError("Failed to read the sigstore public key: it is not a PEM public key",
+                           "Give the .pub file cosign wrote (BEGIN PUBLIC KEY)")
+    try:
+        raw = base64.b64decode(signature)
+        if isinstance(key, lib["ec"].EllipticCurvePublicKey):
+            key.verify(raw, payload, lib["ec"].ECDSA(lib["hashes"].SHA256()))
+        elif isinstance(key, lib["rsa"].RSAPublicKey):
+            key.verify(raw, payload, lib["padding"].PKCS1v15(), lib["hashes"].SHA256())
+        elif isinstance(key, lib["ed25519"].Ed25519PublicKey):
+            key.verify(raw, payload)
+        else:
+            return False
+    except (lib["InvalidSignature"], ValueError, TypeError):
+        return False
+    return True
+
+
+def public_key_id(public_key_pem):
+    """A short stable name of a PEM public key: ``sha256:`` of its DER SubjectPublicKeyInfo."""
+    lib = _crypto()
+    key = lib["serialization"].load_pem_public_key(_bytes(public_key_pem))
+    der = key.public_bytes(lib["serialization"].Encoding.DER, lib["serialization"].PublicFormat.SubjectPublicKeyInfo)
+    return _sha256(der)
