@@ -162,7 +162,8 @@ options:
         type: bool
         aliases: [registry_tls_verify]
       force:
-        description: [Same as O(force), for this item with O(items[].state=absent).]
+        description:
+          - Same as O(force), for this item with O(items[].state=absent).
         type: bool
         default: false
       state:

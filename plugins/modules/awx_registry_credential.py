@@ -22,8 +22,8 @@ description:
     user name and password.
   - Required inputs (O(host)) are checked before AWX is called; AWX itself accepts a credential without them and
     fails only when a job starts.
-  - With O(items), many credentials are converged in one task: one list request (C(name__in)) for all of them,
-    writes only for those that change.
+  - With O(items), many credentials are converged in one task, with one list request (C(name__in)) for all of them
+    and writes only for those that change.
 options:
   name:
     description:
