@@ -22,13 +22,16 @@ import tempfile
 import time
 from contextlib import contextmanager
 
-from ansible_collections.eeforge.builder.plugins.module_utils._build_context import (  # noqa: F401
-    APT_ADAPTER_SCRIPT,  # re-exported: bench/no_op_rebuild.py writes it into its definition
+# bench/no_op_rebuild.py writes the adapter into its definition and imports it from here.
+from ansible_collections.eeforge.builder.plugins.module_utils._build_context import APT_ADAPTER_SCRIPT  # noqa: F401 pylint: disable=unused-import
+from ansible_collections.eeforge.builder.plugins.module_utils._build_context import (
     SECRET_ID,
+    new_log_path,
     plan_adaptations,
     prepare_context_dir,
     probe_base_image,
     render_context,
+    run_build,
     secret_env_text,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._build_inputs import (
@@ -39,7 +42,6 @@ from ansible_collections.eeforge.builder.plugins.module_utils._build_inputs impo
     load_definition,
     parse_tags,
 )
-from ansible_collections.eeforge.builder.plugins.module_utils._build_log import new_log_path, run_build
 from ansible_collections.eeforge.builder.plugins.module_utils._build_plan import UNKNOWN, plan_build
 from ansible_collections.eeforge.builder.plugins.module_utils._definition import (  # noqa: F401
     DEFINITION_LABEL,

@@ -34,15 +34,9 @@ from ansible_collections.eeforge.builder.plugins.module_utils._registry import (
     RegistryError,
     resolve_digest,
 )
-from ansible_collections.eeforge.builder.plugins.module_utils._requirements import (  # noqa: F401 (ee_info's API)
+from ansible_collections.eeforge.builder.plugins.module_utils._requirements import (
     assertion_failures,
-    assertion_message,
-    check_requirements,
-    format_requirement,
     normalize_python_name,
-    parse_requirement,
-    spec_matches,
-    version_key,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 

@@ -28,10 +28,27 @@ from ansible_collections.eeforge.builder.plugins.module_utils._errors import (
     RegistryError,
     registry_error,
 )
-from ansible_collections.eeforge.builder.plugins.module_utils._probe_scripts import CHROOT_SH, CHROOT_SETUP_FAILED
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, private_tempdir
 
 CONTAINERFILE = "Containerfile"
+
+# run_in_image's fallback where podman cannot start a container (an AWX job: no CAP_SYS_ADMIN,
+# /proc masked), run by ``podman unshare``: create a container from the image (never started),
+# mount it (writable, and it works for an image of a read-only additional image store, where
+# ``podman image mount`` says 'layer not known'), chroot into it with a clean environment, and
+# remove the container whatever happens. $1 podman, $2 image, $3 PATH inside, then the command.
+# Exit status of CHROOT_SH when podman could not create or mount the container.
+CHROOT_SETUP_FAILED = 125
+CHROOT_SH = r"""podman=$1 image=$2 path=$3
+shift 3
+cid=$("$podman" create --pull=never --network=none --entrypoint=/bin/sh "$image") || exit 125
+trap '"$podman" rm --force "$cid" >/dev/null 2>&1' EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+root=$("$podman" mount "$cid") || exit 125
+chroot "$root" env -i PATH="$path" "$@"
+"""
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Signs in podman run's stderr that the OCI runtime could not set the container up here (nested,
 # unprivileged), as opposed to the image's command failing.

@@ -31,9 +31,8 @@ import tempfile
 import time
 
 from ansible_collections.eeforge.builder.plugins.module_utils._engine import BuildOptions, Engine
-from ansible_collections.eeforge.builder.plugins.module_utils._host_facts import (  # noqa: F401 (re-exported)
+from ansible_collections.eeforge.builder.plugins.module_utils._host_facts import (
     dev_fuse_state,
-    existing_driver,
     existing_store_dir,
     filesystem_type,
     has_capability,
@@ -43,7 +42,6 @@ from ansible_collections.eeforge.builder.plugins.module_utils._host_facts import
     parse_id_map,
     proc_status_field,
     read_text,
-    store_paths_from_conf,
     try_user_namespace,
     uses_mount_program,
 )

@@ -1,44 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright: eeforge contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Scripts that run inside images, as plain constants (never %-templates): their input is argv
-or JSON on stdin.
+"""ee_info's probe, run inside an EE image: a plain constant (never a %-template).
 
-- ``BASE_PROBE_SH``: ee_build's look at a base image (package managers, pip). ``$1`` is the
-  Python path. Prints ``key=value`` lines.
-- ``EE_PROBE_PY``: ee_info's look inside an EE (collections, Python packages, user, /runner).
-  Run as ``python3 -c EE_PROBE_PY`` with its input as one JSON document on stdin; prints one
-  line ``<marker><JSON>``.
-- ``CHROOT_SH``: ``Engine.run_in_image``'s fallback where podman cannot start a container (an
-  AWX job: no CAP_SYS_ADMIN, /proc masked): run by ``podman unshare``, it creates a container
-  from the image (never started), mounts it (writable, and it works for an image of a read-only
-  additional image store, where ``podman image mount`` says 'layer not known'), chroots into it
-  with a clean environment, and removes the container whatever happens. ``$1`` podman, ``$2``
-  image, ``$3`` PATH inside, then the command to run there.
+``EE_PROBE_PY`` looks inside an EE (collections, Python packages, user, /runner). It runs as
+``python3 -c EE_PROBE_PY`` (``Engine.run_in_image``) with its input as one JSON document on
+stdin and prints one line ``<marker><JSON>``. The other in-image scripts are plain constants
+too, next to their users: ``_engine.CHROOT_SH`` and ``_build_context.BASE_PROBE_SH``.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-BASE_PROBE_SH = r"""for b in /usr/bin/dnf /usr/bin/microdnf /usr/bin/yum /usr/bin/apt-get; do
-  if [ -x "$b" ]; then echo "bin=$b"; fi
-done
-if "$1" -m pip --version >/dev/null 2>&1; then echo "pip=yes"; else echo "pip=no"; fi
-if [ -x "$1" ]; then echo "python=yes"; else echo "python=no"; fi
-"""
-
-# Exit status of CHROOT_SH when podman could not create or mount the container.
-CHROOT_SETUP_FAILED = 125
-CHROOT_SH = r"""podman=$1 image=$2 path=$3
-shift 3
-cid=$("$podman" create --pull=never --network=none --entrypoint=/bin/sh "$image") || exit 125
-trap '"$podman" rm --force "$cid" >/dev/null 2>&1' EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
-root=$("$podman" mount "$cid") || exit 125
-chroot "$root" env -i PATH="$path" "$@"
-"""
 
 # It must run on any Python 3 an EE may have, so: no f-strings, no walrus.
 EE_PROBE_PY = r'''

@@ -36,11 +36,7 @@ import os
 from contextlib import contextmanager
 
 from ansible_collections.eeforge.builder.plugins.module_utils._engine import Engine, tls_flags
-from ansible_collections.eeforge.builder.plugins.module_utils._errors import (  # noqa: F401 (re-exported)
-    RegistryError,
-    classify,
-    registry_error,
-)
+from ansible_collections.eeforge.builder.plugins.module_utils._errors import RegistryError, registry_error
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import (
     DEFAULT_REGISTRY,
     ImageRefError,

@@ -14,7 +14,7 @@ version_added: 0.1.0
 description:
   - Builds a container image from an ansible-builder v3 definition with C(ansible-builder create) and
     C(podman build), tags it and optionally pushes it.
-  - A v3 definition without C(images.base_image) is accepted as ansible-builder accepts it: the build uses
+  - A v3 definition without C(images.base_image) is accepted as ansible-builder accepts it. The build then uses
     C(build_arg_defaults.EE_BASE_IMAGE) or ansible-builder's own default base image, and a warning names it.
   - Every value (labels, build args, tags, paths) reaches podman as written; C($HOME), C(~) and C(${PATH})
     are not expanded.

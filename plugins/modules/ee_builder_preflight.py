@@ -206,15 +206,17 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.eeforge.builder.plugins.module_utils._host_facts import (
+    existing_driver,
+    read_text,
+    store_paths_from_conf,
+)
 from ansible_collections.eeforge.builder.plugins.module_utils._preflight import (
     DRIVERS,
     VFS,
     Preflight,
     PreflightError,
-    existing_driver,
-    read_text,
     storage_conf_text,
-    store_paths_from_conf,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import path_error
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandRunner

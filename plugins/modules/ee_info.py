@@ -328,12 +328,11 @@ from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
     PULL_POLICIES,
     EEInfoError,
     EEInspector,
-    assertion_message,
     collect,
-    parse_requirement,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildFamilyError
 from ansible_collections.eeforge.builder.plugins.module_utils._registry import registry_auth
+from ansible_collections.eeforge.builder.plugins.module_utils._requirements import assertion_message, parse_requirement
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 
 

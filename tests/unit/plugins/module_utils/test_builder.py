@@ -12,7 +12,6 @@ import subprocess
 import pytest
 
 from ansible_collections.eeforge.builder.plugins.module_utils import _build_context as ctx
-from ansible_collections.eeforge.builder.plugins.module_utils import _build_log as buildlog
 from ansible_collections.eeforge.builder.plugins.module_utils import _builder as builder
 
 DEBIAN = {"package_managers": ["/usr/bin/apt-get"], "pip": True, "python": True}
@@ -126,14 +125,14 @@ Error: creating build container: initializing source docker://127.0.0.1:5000/non
 
 
 def test_describe_failure_names_the_step_and_the_error():
-    cause, hint = buildlog.describe_failure(PIP_FAILURE_LOG)
+    cause, hint = ctx.describe_failure(PIP_FAILURE_LOG)
     assert cause.startswith("the builder step (pip wheels and bindep) failed: ERROR: No matching distribution found")
     assert "step: RUN /output/scripts/assemble" in cause
     assert "pip_index_url" in hint
-    cause, hint = buildlog.describe_failure(GALAXY_FAILURE_LOG)
+    cause, hint = ctx.describe_failure(GALAXY_FAILURE_LOG)
     assert cause.startswith("the galaxy step (installing collections) failed: ERROR! Collection artifact")
     assert "galaxy_server_url" in hint
-    cause, hint = buildlog.describe_failure(PULL_FAILURE_LOG)
+    cause, hint = ctx.describe_failure(PULL_FAILURE_LOG)
     assert cause.startswith("the base image could not be pulled")
     assert "base_registry_username" in hint
 

@@ -19,30 +19,33 @@ from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
     PROBE_MARKER,
     EEInfoError,
     EEInspector,
-    assertion_failures,
-    assertion_message,
-    check_requirements,
     collect,
     image_facts,
     needs_registry_digest,
-    normalize_python_name,
     parse_collection_list,
     parse_probe_output,
-    probe_input,
-    parse_requirement,
     pick_repo_digest,
+    probe_input,
     repo_digest_candidates,
-    spec_matches,
     summarize_probe,
-    version_key,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._engine import (
+    CHROOT_SH,
     Engine,
     cannot_start_containers,
     image_path,
     parse_image_inspect,
 )
-from ansible_collections.eeforge.builder.plugins.module_utils._probe_scripts import CHROOT_SH, EE_PROBE_PY
+from ansible_collections.eeforge.builder.plugins.module_utils._probe_scripts import EE_PROBE_PY
+from ansible_collections.eeforge.builder.plugins.module_utils._requirements import (
+    assertion_failures,
+    assertion_message,
+    check_requirements,
+    normalize_python_name,
+    parse_requirement,
+    spec_matches,
+    version_key,
+)
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 
 

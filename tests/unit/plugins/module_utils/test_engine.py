@@ -12,13 +12,13 @@ import os
 import pytest
 
 from ansible_collections.eeforge.builder.plugins.module_utils._engine import (
+    CHROOT_SH,
     BuildOptions,
     Engine,
     cannot_start_containers,
     parse_image_inspect,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import EngineError, RegistryError
-from ansible_collections.eeforge.builder.plugins.module_utils._probe_scripts import CHROOT_SH
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 
 INSPECT = [{

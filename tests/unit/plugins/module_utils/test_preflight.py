@@ -21,7 +21,6 @@ from ansible_collections.eeforge.builder.plugins.module_utils._preflight import 
     PreflightError,
     classify_failure,
     dev_fuse_state,
-    existing_driver,
     filesystem_type,
     first_error_line,
     has_capability,
@@ -31,10 +30,10 @@ from ansible_collections.eeforge.builder.plugins.module_utils._preflight import 
     probe_tarball,
     proc_status_field,
     storage_conf_text,
-    store_paths_from_conf,
     try_user_namespace,
     uses_mount_program,
 )
+from ansible_collections.eeforge.builder.plugins.module_utils._host_facts import existing_driver, store_paths_from_conf
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 
 STATUS_ROOT_NO_SYS_ADMIN = "Name:\tpython3\nNoNewPrivs:\t0\nCapEff:\t00000000800405fb\n"

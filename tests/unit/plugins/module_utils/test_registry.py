@@ -14,6 +14,7 @@ import stat
 import pytest
 
 from ansible_collections.eeforge.builder.plugins.module_utils import _registry as registry
+from ansible_collections.eeforge.builder.plugins.module_utils._errors import classify
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandRunner
 
 DIGEST = "sha256:" + "ab" * 32
@@ -50,14 +51,14 @@ def skopeo_json(digest=DIGEST, labels=None):
 
 
 def test_classify_kinds():
-    assert registry.classify("reading manifest x in r/a: manifest unknown: manifest unknown") == "not_found"
-    assert registry.classify("unauthorized: authentication required") == "unauthorized"
-    assert registry.classify("requested access to the resource is denied") == "unauthorized"
-    assert registry.classify("dial tcp 127.0.0.1:1: connect: connection refused") == "unreachable"
-    assert registry.classify("x509: certificate signed by unknown authority") == "tls"
-    assert registry.classify("something else") == "error"
+    assert classify("reading manifest x in r/a: manifest unknown: manifest unknown") == "not_found"
+    assert classify("unauthorized: authentication required") == "unauthorized"
+    assert classify("requested access to the resource is denied") == "unauthorized"
+    assert classify("dial tcp 127.0.0.1:1: connect: connection refused") == "unreachable"
+    assert classify("x509: certificate signed by unknown authority") == "tls"
+    assert classify("something else") == "error"
     # a digest that happens to contain 401 is not an authentication error
-    assert registry.classify("manifest unknown sha256:a401b") == "not_found"
+    assert classify("manifest unknown sha256:a401b") == "not_found"
 
 
 def test_auth_json_merges_and_handles_docker_hub():
