@@ -1,0 +1,365 @@
+# -*- coding: utf-8 -*-
+# Copyright: eeforge contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A CycloneDX SBOM of an Execution Environment, from what ee_info finds in it.
+
+``build_sbom(inventory)`` returns CycloneDX 1.6 JSON made with cyclonedx-python-lib (imported when
+called: it is needed only where the SBOM is written, and ``SbomLibraryMissing`` says which package is
+missing so the module can fail with ``missing_required_lib``). ``validate_sbom(text)`` checks it
+against the CycloneDX JSON schema the library ships (offline).
+
+The inventory is ee_info's result plus the package database of the image:
+
+- ``image`` (reference), ``digest`` (manifest digest, may be None), ``image_id``, ``architecture``
+- ``base_image`` and ``base_image_digest``
+- ``os_release``: ``parse_os_release()`` of ``/etc/os-release`` (``id``, ``version_id``...)
+- ``os_packages``: ``parse_dpkg_status()`` or ``parse_rpm_query()`` output
+- ``python_packages`` (name -> version), ``collections`` (FQCN -> version),
+  ``ansible_core_version``, ``ansible_runner_version``
+
+purls: ``pkg:deb/<distro>/<name>@<version>?arch=..&distro=<id>-<version_id>``,
+``pkg:rpm/<vendor>/<name>@<version>-<release>?arch=..&epoch=..&distro=..``, ``pkg:pypi/<name>@<version>``
+(name lowercased, ``_`` -> ``-``), ``pkg:ansible/<namespace>/<name>@<version>`` for collections (the
+type proposed to the purl specification for Ansible collections; the spec registers none yet), and
+``pkg:oci/<name>@sha256:..?repository_url=..&tag=..`` for the image and its base.
+
+The package database parsers are pure functions on text, so the probe that reads
+``/var/lib/dpkg/status`` (or runs ``rpm -qa --queryformat RPM_QUERYFORMAT``) in the image only hands
+them what it read.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import re
+import uuid
+
+CYCLONEDX_SPEC_VERSION = "1.6"
+TOOL_NAME = "eeforge.builder"
+PROPERTY_PREFIX = "eeforge:"
+
+# rpm -qa --queryformat: one package a line, tab separated; "(none)" where a tag is unset.
+RPM_QUERYFORMAT = r"%{NAME}\t%{EPOCH}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\t%{SOURCERPM}\t%{LICENSE}\n"
+
+# purl namespaces of rpm vendors, by os-release ID (the names vulnerability scanners match on).
+RPM_VENDORS = {
+    "rhel": "redhat",
+    "centos": "centos",
+    "fedora": "fedora",
+    "rocky": "rocky",
+    "almalinux": "almalinux",
+    "ol": "oracle",
+    "amzn": "amazon",
+    "opensuse-leap": "opensuse",
+    "opensuse-tumbleweed": "opensuse",
+    "sles": "suse",
+}
+
+_INSTALLED_STATES = ("installed", "half-configured", "triggers-awaited", "triggers-pending")
+
+
+class SbomError(ValueError):
+    """An inventory that cannot be written as an SBOM; the message is one line."""
+
+
+class SbomLibraryMissing(ImportError):
+    """cyclonedx-python-lib (or one of its dependencies) is not importable; ``library`` names it."""
+
+    def __init__(self, library, exc):
+        self.library = library
+        super(SbomLibraryMissing, self).__init__("%s is required to write an SBOM: %s" % (library, exc))
+
+
+def parse_os_release(text):
+    """``/etc/os-release`` text -> dict with lowercased keys (``id``, ``version_id``, ``pretty_name``...)."""
+    result = {}
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        result[key.strip().lower()] = value
+    return result
+
+
+def parse_dpkg_status(text):
+    """``/var/lib/dpkg/status`` text -> the installed packages, sorted by name and arch.
+
+    Each is ``{"name", "version", "arch", "kind": "deb", "source", "source_version"}``; ``source`` is
+    the source package (the binary's name when the stanza names none). Packages whose status is not
+    installed (removed with config files left, for example) are skipped.
+    """
+    packages = []
+    for stanza in re.split(r"\n\s*\n", text or ""):
+        fields = _deb_fields(stanza)
+        if not fields.get("package"):
+            continue
+        status = fields.get("status", "").split()
+        if not status or status[-1] not in _INSTALLED_STATES:
+            continue
+        source, source_version = fields.get("package"), fields.get("version")
+        if fields.get("source"):
+            match = re.match(r"^(\S+)(?:\s+\((\S+)\))?$", fields["source"])
+            if match:
+                source = match.group(1)
+                source_version = match.group(2) or fields.get("version")
+        packages.append({
+            "name": fields["package"],
+            "version": fields.get("version"),
+            "arch": fields.get("architecture"),
+            "kind": "deb",
+            "source": source,
+            "source_version": source_version,
+        })
+    packages.sort(key=lambda pkg: (pkg["name"], pkg["arch"] or ""))
+    return packages
+
+
+def _deb_fields(stanza):
+    fields = {}
+    key = None
+    for line in stanza.splitlines():
+        if not line.strip():
+            continue
+        if line[0] in " \t":
+            if key:
+                fields[key] += "\n" + line.strip()
+            continue
+        if ":" not in line:
+            continue
+        key, value = line.split(":", 1)
+        key = key.strip().lower()
+        fields[key] = value.strip()
+    return fields
+
+
+def parse_rpm_query(text):
+    """``rpm -qa --queryformat RPM_QUERYFORMAT`` output -> the packages, sorted by name and arch.
+
+    Each is ``{"name", "version" (VERSION-RELEASE), "epoch" (None or str), "arch", "kind": "rpm",
+    "source" (the source rpm), "license"}``. ``gpg-pubkey`` pseudo-packages are skipped.
+    """
+    packages = []
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) < 5:
+            raise SbomError("rpm query line '%s' has %d fields, expected 7 (use RPM_QUERYFORMAT)"
+                            % (line[:80], len(parts)))
+        name, epoch, version, release, arch = parts[:5]
+        if name == "gpg-pubkey":
+            continue
+        none = "(none)"
+        packages.append({
+            "name": name,
+            "version": "%s-%s" % (version, release) if release and release != none else version,
+            "epoch": epoch if epoch and epoch != none else None,
+            "arch": arch if arch and arch != none else None,
+            "kind": "rpm",
+            "source": parts[5] if len(parts) > 5 and parts[5] != none else None,
+            "license": parts[6] if len(parts) > 6 and parts[6] != none else None,
+        })
+    packages.sort(key=lambda pkg: (pkg["name"], pkg["arch"] or ""))
+    return packages
+
+
+def normalize_pypi_name(name):
+    """The purl name of a PyPI package: lowercased, ``_`` replaced by ``-``."""
+    return name.strip().lower().replace("_", "-")
+
+
+def _libs():
+    """cyclonedx-python-lib and packageurl-python, imported on first use."""
+    try:
+        # pylint: disable=import-outside-toplevel
+        from packageurl import PackageURL
+    except ImportError as exc:
+        raise SbomLibraryMissing("packageurl-python", exc)
+    try:
+        # pylint: disable=import-outside-toplevel
+        from cyclonedx.model import Property
+        from cyclonedx.model.bom import Bom
+        from cyclonedx.model.component import Component, ComponentType
+        from cyclonedx.model.tool import Tool
+        from cyclonedx.output.json import JsonV1Dot6
+    except ImportError as exc:
+        raise SbomLibraryMissing("cyclonedx-python-lib", exc)
+    return {
+        "PackageURL": PackageURL, "Property": Property, "Bom": Bom, "Component": Component,
+        "ComponentType": ComponentType, "Tool": Tool, "Json": JsonV1Dot6,
+    }
+
+
+def os_package_purl(lib, package, os_release):
+    """The purl of one dpkg/rpm package (a PackageURL)."""
+    distro_id = (os_release.get("id") or "").lower()
+    distro = "%s-%s" % (distro_id, os_release["version_id"]) if distro_id and os_release.get("version_id") else None
+    qualifiers = {}
+    if package.get("arch"):
+        qualifiers["arch"] = package["arch"]
+    kind = package.get("kind")
+    if kind == "deb":
+        namespace = distro_id or "debian"
+    elif kind == "rpm":
+        namespace = RPM_VENDORS.get(distro_id, distro_id) or None
+        if package.get("epoch") not in (None, "", "0"):
+            qualifiers["epoch"] = str(package["epoch"])
+    else:
+        raise SbomError("OS package '%s' is of kind '%s', expected deb or rpm" % (package.get("name"), kind))
+    if distro:
+        qualifiers["distro"] = distro
+    return lib["PackageURL"](type=kind, namespace=namespace, name=package["name"], version=package.get("version"),
+                             qualifiers=qualifiers or None)
+
+
+def image_purl(lib, ref, digest, arch=None):
+    """``pkg:oci/<name>@<digest>?repository_url=<registry/repository>&tag=<tag>`` for an image reference."""
+    name, tag = _split_image(ref)
+    qualifiers = {"repository_url": name}
+    if tag:
+        qualifiers["tag"] = tag
+    if arch:
+        qualifiers["arch"] = arch
+    return lib["PackageURL"](type="oci", name=name.rsplit("/", 1)[-1].lower(), version=digest or None,
+                             qualifiers=qualifiers)
+
+
+def _split_image(ref):
+    ref = (ref or "").split("@", 1)[0]
+    last = ref.rsplit("/", 1)[-1]
+    if ":" in last:
+        return ref[:ref.rfind(":")], ref[ref.rfind(":") + 1:]
+    return ref, None
+
+
+def _props(lib, pairs):
+    return [lib["Property"](name=PROPERTY_PREFIX + key, value=str(value)) for key, value in pairs if value not in (None, "")]
+
+
+def _require(inventory, key):
+    value = inventory.get(key)
+    if not value:
+        raise SbomError("the inventory has no '%s'" % key)
+    return value
+
+
+def build_sbom(inventory, timestamp=None):
+    """CycloneDX 1.6 JSON (a str) of the Execution Environment ``inventory`` describes.
+
+    ``timestamp`` (a datetime) is the BOM's creation time (now when None). The serial number is
+    derived from the image digest (or ID) and the component list, so the same image gives the same
+    serial. Raises SbomError on an inventory that lacks the image, SbomLibraryMissing without the library.
+    """
+    lib = _libs()
+    image = _require(inventory, "image")
+    digest = inventory.get("digest")
+    image_id = inventory.get("image_id")
+    if not (digest or image_id):
+        raise SbomError("the inventory of '%s' has neither a digest nor an image_id" % image)
+    os_release = dict(inventory.get("os_release") or {})
+    component_type = lib["ComponentType"]
+    comp = lib["Component"]
+
+    root = comp(
+        name=_split_image(image)[0], version=digest or image_id, type=component_type.CONTAINER,
+        bom_ref="image", purl=image_purl(lib, image, digest, inventory.get("architecture")),
+        properties=_props(lib, [("image_id", image_id), ("digest", digest),
+                                ("ansible_core_version", inventory.get("ansible_core_version")),
+                                ("ansible_runner_version", inventory.get("ansible_runner_version"))]),
+    )
+    components = []
+    seen = set()
+
+    def add(component):
+        key = str(component.bom_ref)
+        if key in seen:
+            return
+        seen.add(key)
+        components.append(component)
+
+    if inventory.get("base_image"):
+        base_digest = inventory.get("base_image_digest")
+        add(comp(name=_split_image(inventory["base_image"])[0], version=base_digest, type=component_type.CONTAINER,
+                 bom_ref="base-image", purl=image_purl(lib, inventory["base_image"], base_digest),
+                 properties=_props(lib, [("role", "base image")])))
+    if os_release.get("id"):
+        add(comp(name=os_release["id"], version=os_release.get("version_id"), type=component_type.OPERATING_SYSTEM,
+                 bom_ref="os", description=os_release.get("pretty_name")))
+
+    for package in inventory.get("os_packages") or []:
+        if not package.get("name") or not package.get("version"):
+            raise SbomError("an OS package has no name or version: %r" % (package,))
+        purl = os_package_purl(lib, package, os_release)
+        add(comp(name=package["name"], version=package["version"], type=component_type.LIBRARY, purl=purl,
+                 bom_ref=purl.to_string(),
+                 properties=_props(lib, [("package:kind", package.get("kind")),
+                                         ("package:source", package.get("source")),
+                                         ("package:source_version", package.get("source_version")),
+                                         ("package:license", package.get("license"))])))
+
+    python = dict(inventory.get("python_packages") or {})
+    core, runner = inventory.get("ansible_core_version"), inventory.get("ansible_runner_version")
+    by_norm = dict((normalize_pypi_name(name), name) for name in python)
+    for name, version in (("ansible-core", core), ("ansible-runner", runner)):
+        if version and name not in by_norm:
+            python[name] = version
+    for name in sorted(python, key=normalize_pypi_name):
+        version = python[name]
+        if not version:
+            raise SbomError("Python package '%s' has no version" % name)
+        purl = lib["PackageURL"](type="pypi", name=normalize_pypi_name(name), version=str(version))
+        role = {"ansible-core": "ansible-core", "ansible-base": "ansible-core",
+                "ansible-runner": "ansible-runner"}.get(normalize_pypi_name(name))
+        add(comp(name=name, version=str(version), type=component_type.LIBRARY, purl=purl, bom_ref=purl.to_string(),
+                 properties=_props(lib, [("role", role)])))
+
+    for fqcn in sorted(inventory.get("collections") or {}):
+        version = inventory["collections"][fqcn]
+        if fqcn.count(".") != 1:
+            raise SbomError("collection name '%s' is not namespace.name" % fqcn)
+        namespace, name = fqcn.split(".")
+        purl = lib["PackageURL"](type="ansible", namespace=namespace, name=name, version=str(version) if version else None)
+        add(comp(name=name, group=namespace, version=str(version) if version else None, type=component_type.LIBRARY,
+                 purl=purl, bom_ref=purl.to_string(),
+                 properties=_props(lib, [("ansible:collection", fqcn)])))
+
+    bom = lib["Bom"](components=components)
+    bom.metadata.component = root
+    bom.metadata.tools.components.add(comp(name=TOOL_NAME, type=component_type.APPLICATION, group="eeforge"))
+    if timestamp is not None:
+        bom.metadata.timestamp = timestamp
+    bom.serial_number = uuid.uuid5(uuid.NAMESPACE_URL, "eeforge-sbom:%s:%s" % (
+        digest or image_id, ",".join(sorted(seen))))
+    bom.register_dependency(root, components)
+    return lib["Json"](bom).output_as_string(indent=2)
+
+
+def validate_sbom(text):
+    """The first schema error of the CycloneDX JSON ``text`` as one line, or None when it is valid."""
+    try:
+        # pylint: disable=import-outside-toplevel
+        from cyclonedx.schema import SchemaVersion
+        from cyclonedx.validation.json import JsonStrictValidator
+    except ImportError as exc:
+        raise SbomLibraryMissing("cyclonedx-python-lib[json-validation]", exc)
+    error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
+    if error is None:
+        return None
+    return " ".join(str(error).split())[:500]
+
+
+def purls(text):
+    """Every purl in the CycloneDX JSON ``text`` (metadata component first)."""
+    doc = json.loads(text)
+    found = []
+    meta = (doc.get("metadata") or {}).get("component") or {}
+    if meta.get("purl"):
+        found.append(meta["purl"])
+    found += [comp["purl"] for comp in doc.get("components") or [] if comp.get("purl")]
+    return found

@@ -1,0 +1,228 @@
+# -*- coding: utf-8 -*-
+# Copyright: eeforge contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import json
+
+import pytest
+
+from ansible_collections.eeforge.builder.plugins.module_utils._sbom import (
+    RPM_QUERYFORMAT,
+    SbomError,
+    build_sbom,
+    normalize_pypi_name,
+    parse_dpkg_status,
+    parse_os_release,
+    parse_rpm_query,
+    purls,
+    validate_sbom,
+)
+
+# Stanzas as dpkg writes them on Debian 12 (trimmed descriptions), including a package removed
+# with its config files left (not installed), a source with its own version, and a multi-arch lib.
+DPKG_STATUS = """\
+Package: libc6
+Status: install ok installed
+Priority: optional
+Section: libs
+Installed-Size: 12985
+Maintainer: GNU Libc Maintainers <debian-glibc@lists.debian.org>
+Architecture: amd64
+Multi-Arch: same
+Source: glibc
+Version: 2.36-9+deb12u4
+Depends: libgcc-s1
+Description: GNU C Library: Shared libraries
+ Contains the standard libraries that are used by nearly all programs on
+ the system.
+
+Package: python3-six
+Status: install ok installed
+Architecture: all
+Source: six (1.16.0-4)
+Version: 1.16.0-4
+Description: Python 2 and 3 compatibility library
+
+Package: vim-tiny
+Status: deinstall ok config-files
+Architecture: amd64
+Source: vim
+Version: 2:9.0.1378-2
+Description: Vi IMproved - enhanced vi editor - compact version
+
+Package: libssl3
+Status: install ok installed
+Architecture: amd64
+Source: openssl (3.0.11-1~deb12u2)
+Version: 3.0.11-1~deb12u2+b1
+Description: Secure Sockets Layer toolkit - shared libraries
+
+Package: tzdata
+Status: hold ok installed
+Architecture: all
+Version: 2024a-0+deb12u1
+Description: time zone and daylight-saving time data
+"""
+
+OS_RELEASE_DEBIAN = """\
+PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 (bookworm)"
+ID=debian
+"""
+
+RPM_OUTPUT = (
+    "bash\t(none)\t5.1.8\t9.el9\tx86_64\tbash-5.1.8-9.el9.src.rpm\tGPLv3+\n"
+    "gpg-pubkey\t(none)\tfd431d51\t4ae0493b\t(none)\t(none)\tpubkey\n"
+    "openssl-libs\t1\t3.0.7\t27.el9\tx86_64\topenssl-3.0.7-27.el9.src.rpm\tASL 2.0\n"
+)
+
+DIGEST = "sha256:" + "5d" * 32
+BASE_DIGEST = "sha256:" + "0b" * 32
+
+
+def inventory(**extra):
+    inv = {
+        "image": "registry.example.com/ee/aws:1.2",
+        "digest": DIGEST,
+        "image_id": "c4" * 32,
+        "architecture": "amd64",
+        "base_image": "registry.example.com/base/debian:12",
+        "base_image_digest": BASE_DIGEST,
+        "os_release": parse_os_release(OS_RELEASE_DEBIAN),
+        "os_packages": parse_dpkg_status(DPKG_STATUS),
+        "python_packages": {"six": "1.16.0", "PyYAML": "6.0.1", "ansible-core": "2.17.5", "ansible-runner": "2.4.0",
+                            "typing_extensions": "4.12.2"},
+        "collections": {"awx.awx": "24.6.1", "containers.podman": "1.16.2"},
+        "ansible_core_version": "2.17.5",
+        "ansible_runner_version": "2.4.0",
+    }
+    inv.update(extra)
+    return inv
+
+
+def test_parse_dpkg_status_keeps_installed_packages_with_their_source():
+    pkgs = parse_dpkg_status(DPKG_STATUS)
+    assert [p["name"] for p in pkgs] == ["libc6", "libssl3", "python3-six", "tzdata"]
+    by_name = dict((p["name"], p) for p in pkgs)
+    assert by_name["libc6"] == {"name": "libc6", "version": "2.36-9+deb12u4", "arch": "amd64", "kind": "deb",
+                                "source": "glibc", "source_version": "2.36-9+deb12u4"}
+    assert by_name["libssl3"]["source_version"] == "3.0.11-1~deb12u2"
+    assert by_name["tzdata"]["source"] == "tzdata"
+
+
+def test_parse_dpkg_status_of_empty_or_foreign_text():
+    assert parse_dpkg_status("") == []
+    assert parse_dpkg_status("not a status file\n") == []
+
+
+def test_parse_os_release_unquotes():
+    assert parse_os_release(OS_RELEASE_DEBIAN)["pretty_name"] == "Debian GNU/Linux 12 (bookworm)"
+    assert parse_os_release('ID="rhel"\nVERSION_ID="9.4"\n# c\n') == {"id": "rhel", "version_id": "9.4"}
+
+
+def test_parse_rpm_query_skips_pubkeys_and_keeps_epoch():
+    pkgs = parse_rpm_query(RPM_OUTPUT)
+    assert [(p["name"], p["version"], p["epoch"]) for p in pkgs] == [("bash", "5.1.8-9.el9", None),
+                                                                    ("openssl-libs", "3.0.7-27.el9", "1")]
+    assert pkgs[0]["source"] == "bash-5.1.8-9.el9.src.rpm"
+    assert RPM_QUERYFORMAT.count(r"\t") == 6
+
+
+def test_parse_rpm_query_rejects_another_format():
+    with pytest.raises(SbomError, match="RPM_QUERYFORMAT"):
+        parse_rpm_query("bash-5.1.8-9.el9.x86_64\n")
+
+
+@pytest.mark.parametrize("name, expected", [("six", "six"), ("PyYAML", "pyyaml"),
+                                            ("typing_extensions", "typing-extensions"),
+                                            ("zope.interface", "zope.interface")])
+def test_normalize_pypi_name(name, expected):
+    assert normalize_pypi_name(name) == expected
+
+
+@pytest.fixture
+def cyclonedx():
+    return pytest.importorskip("cyclonedx", reason="cyclonedx-python-lib is not installed (test-requirements)")
+
+
+def test_sbom_validates_and_every_package_has_a_purl(cyclonedx):  # pylint: disable=unused-argument,redefined-outer-name
+    inv = inventory()
+    text = build_sbom(inv)
+    assert validate_sbom(text) is None
+    doc = json.loads(text)
+    assert doc["bomFormat"] == "CycloneDX" and doc["specVersion"] == "1.6"
+    found = set(purls(text))
+    assert "pkg:pypi/six@1.16.0" in found
+    for pkg in inv["os_packages"]:
+        assert "pkg:deb/debian/%s@%s?arch=%s&distro=debian-12" % (
+            pkg["name"], pkg["version"].replace("+", "%2B").replace(":", "%3A"), pkg["arch"]) in found
+    for name, version in inv["python_packages"].items():
+        assert "pkg:pypi/%s@%s" % (normalize_pypi_name(name), version) in found
+    for fqcn, version in inv["collections"].items():
+        assert "pkg:ansible/%s@%s" % (fqcn.replace(".", "/"), version) in found
+    components = doc["components"]
+    assert [c["name"] for c in components if not c.get("purl")] == ["debian"]  # the OS component only
+    assert len(found) == len(components)  # the image (metadata) has one too
+    assert doc["metadata"]["component"]["purl"] == (
+        "pkg:oci/aws@%s?arch=amd64&repository_url=registry.example.com/ee/aws&tag=1.2" % DIGEST)
+    base = [c for c in components if c["bom-ref"] == "base-image"][0]
+    assert base["version"] == BASE_DIGEST and base["purl"].startswith("pkg:oci/debian@" + BASE_DIGEST)
+    assert [c for c in components if c["type"] == "operating-system"][0]["version"] == "12"
+
+
+def test_sbom_ansible_core_and_runner_are_listed_when_pip_missed_them(cyclonedx):  # pylint: disable=unused-argument,redefined-outer-name
+    text = build_sbom(inventory(python_packages={"six": "1.16.0"}))
+    found = purls(text)
+    assert "pkg:pypi/ansible-core@2.17.5" in found and "pkg:pypi/ansible-runner@2.4.0" in found
+    assert found.count("pkg:pypi/ansible-core@2.17.5") == 1
+
+
+def test_sbom_rpm_purls(cyclonedx):  # pylint: disable=unused-argument,redefined-outer-name
+    text = build_sbom(inventory(os_release={"id": "rhel", "version_id": "9.4"}, os_packages=parse_rpm_query(RPM_OUTPUT)))
+    assert validate_sbom(text) is None
+    found = purls(text)
+    assert "pkg:rpm/redhat/bash@5.1.8-9.el9?arch=x86_64&distro=rhel-9.4" in found
+    assert "pkg:rpm/redhat/openssl-libs@3.0.7-27.el9?arch=x86_64&distro=rhel-9.4&epoch=1" in found
+
+
+def test_sbom_is_stable_for_the_same_image(cyclonedx):  # pylint: disable=unused-argument,redefined-outer-name
+    when = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    first, second = build_sbom(inventory(), timestamp=when), build_sbom(inventory(), timestamp=when)
+    assert first == second
+    assert json.loads(first)["metadata"]["timestamp"].startswith("2026-01-02T03:04:05")
+    other = build_sbom(inventory(python_packages={"six": "1.17.0"}), timestamp=when)
+    assert json.loads(other)["serialNumber"] != json.loads(first)["serialNumber"]
+
+
+def test_sbom_of_a_local_only_image_uses_its_id(cyclonedx):  # pylint: disable=unused-argument,redefined-outer-name
+    text = build_sbom(inventory(digest=None, image="localhost/ee-test:1", base_image=None))
+    assert validate_sbom(text) is None
+    meta = json.loads(text)["metadata"]["component"]
+    assert meta["version"] == "c4" * 32 and meta["purl"] == "pkg:oci/ee-test?arch=amd64&repository_url=localhost/ee-test&tag=1"
+
+
+def test_validate_sbom_reports_a_schema_error(cyclonedx):  # pylint: disable=unused-argument,redefined-outer-name
+    doc = json.loads(build_sbom(inventory()))
+    doc["components"][0]["type"] = "spaceship"
+    error = validate_sbom(json.dumps(doc))
+    assert error and "spaceship" in error and "\n" not in error
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"image": None}, "no 'image'"),
+    ({"digest": None, "image_id": None}, "neither a digest nor an image_id"),
+    ({"os_packages": [{"name": "x", "version": "1", "kind": "apk"}]}, "expected deb or rpm"),
+    ({"os_packages": [{"name": "x", "kind": "deb"}]}, "no name or version"),
+    ({"collections": {"awx": "1.0.0"}}, "not namespace.name"),
+    ({"python_packages": {"six": None}}, "'six' has no version"),
+])
+def test_sbom_bad_inventory_is_one_line(cyclonedx, extra, message):  # pylint: disable=unused-argument,redefined-outer-name
+    with pytest.raises(SbomError, match=message):
+        build_sbom(inventory(**extra))
