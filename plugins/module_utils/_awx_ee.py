@@ -24,6 +24,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import
     same_ref,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_compare import changed_fields
+from ansible_collections.eeforge.builder.plugins.module_utils._awx_usage import REFERENCE_KINDS
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import ImageRefError, split_ref
 from ansible_collections.eeforge.builder.plugins.module_utils._registry import RegistryError, resolve_digest
 
@@ -290,29 +291,21 @@ def apply(module, plan):
     return plan
 
 
-# Who may point at an EE, one list filter per kind (contract fleet/111-115) and the global default (67).
-REFERRERS = (
-    ("job_templates/", "execution_environment", "job_template"),
-    ("inventory_sources/", "execution_environment", "inventory_source"),
-    ("projects/", "default_environment", "project"),
-    ("organizations/", "default_environment", "organization"),
-    ("workflow_job_template_nodes/", "execution_environment", "workflow_job_template_node"),
-)
-
-
 def find_references(module, ee_ids):
-    """``{ee_id: [{type, id, name, field}]}``: templates, inventory sources, project and organization
-    defaults, workflow nodes and the global default that use each EE; one request per kind for all."""
+    """``{ee_id: [{type, id, name, field}]}``: the objects of every kind of ``_awx_usage.REFERENCE_KINDS``
+    (job templates, workflow nodes, organization and project defaults, inventory sources; one list filter
+    per kind, contract fleet/111-115) and the global default (67) that use each EE; one request per kind
+    for all of them (``<field>__in``)."""
     client = module.client
     refs = dict((ee_id, []) for ee_id in ee_ids)
     if not refs:
         return refs
     ids = ",".join(str(ee_id) for ee_id in sorted(refs))
-    for endpoint, field, kind in REFERRERS:
+    for _kind, endpoint, field, obj_type in REFERENCE_KINDS:
         query = {"%s__in" % field: ids, "page_size": MAX_PAGE_SIZE}
         for item in client.list(endpoint, **query):
             if item.get(field) in refs:
-                refs[item[field]].append(dict(type=kind, id=item.get("id"),
+                refs[item[field]].append(dict(type=obj_type, id=item.get("id"),
                                               name=item.get("name") or item.get("identifier"), field=field))
     try:
         default = client.get("settings/system/").get("DEFAULT_EXECUTION_ENVIRONMENT")

@@ -172,9 +172,9 @@ def test_delete_in_use_is_refused_then_forced(awx_standin, tmp_path):
     awx.clear_requests()
     expected = [
         {"type": "job_template", "id": 7, "name": "Demo Job Template", "field": "execution_environment"},
-        {"type": "project", "id": 6, "name": "Demo Project", "field": "default_environment"},
-        {"type": "organization", "id": 1, "name": "Default", "field": "default_environment"},
         {"type": "workflow_job_template_node", "id": node, "name": "t5-node", "field": "execution_environment"},
+        {"type": "organization", "id": 1, "name": "Default", "field": "default_environment"},
+        {"type": "project", "id": 6, "name": "Demo Project", "field": "default_environment"},
         {"type": "setting", "id": None, "name": "DEFAULT_EXECUTION_ENVIRONMENT", "field": "value"},
     ]
 
@@ -183,8 +183,8 @@ def test_delete_in_use_is_refused_then_forced(awx_standin, tmp_path):
     assert refused["references"] == expected
     assert refused["msg"] == (
         "Failed to delete execution environment 't5-ee': it is used by job_template 'Demo Job Template' "
-        "(execution_environment), project 'Demo Project' (default_environment), organization 'Default' "
-        "(default_environment), workflow_job_template_node 't5-node' (execution_environment), setting "
+        "(execution_environment), workflow_job_template_node 't5-node' (execution_environment), organization "
+        "'Default' (default_environment), project 'Demo Project' (default_environment), setting "
         "'DEFAULT_EXECUTION_ENVIRONMENT' (value), which AWX would silently set to null. Point them at another "
         "execution environment first, or set force: true.")
     assert awx.writes() == [] and raw_ee(awx, ee_id) is not None
