@@ -210,7 +210,7 @@ def test_sigstore_attachment_is_found_by_pull_policy(registry, workdir, tiny_ima
     # pylint: disable=redefined-outer-name
     passphrase = "sp-" + secrets.token_hex(8)
     key, pub = make_cosign_key_pair(workdir, passphrase)
-    _, other_pub = make_cosign_key_pair(workdir, passphrase, name="other")
+    other_pub = make_cosign_key_pair(workdir, passphrase, name="other")[1]
     with open(key, encoding="utf-8") as handle:
         assert handle.readline().strip() == "-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----"
     pp_file = write_secret_file(workdir, "sigstore-passphrase", passphrase)

@@ -129,8 +129,8 @@ def test_parse_os_release_unquotes():
 
 def test_parse_rpm_query_skips_pubkeys_and_keeps_epoch():
     pkgs = parse_rpm_query(RPM_OUTPUT)
-    assert [(p["name"], p["version"], p["epoch"]) for p in pkgs] == [("bash", "5.1.8-9.el9", None),
-                                                                    ("openssl-libs", "3.0.7-27.el9", "1")]
+    found = [(p["name"], p["version"], p["epoch"]) for p in pkgs]
+    assert found == [("bash", "5.1.8-9.el9", None), ("openssl-libs", "3.0.7-27.el9", "1")]
     assert pkgs[0]["source"] == "bash-5.1.8-9.el9.src.rpm"
     assert RPM_QUERYFORMAT.count(r"\t") == 6
 
