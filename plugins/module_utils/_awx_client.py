@@ -567,9 +567,7 @@ class AwxClient(object):
             return obj if obj is not None and (match is None or match(obj)) else None
         candidates = [obj for obj in self.find(endpoint, value) if match is None or match(obj)]
         if len(candidates) > 1:
-            ids = ", ".join(str(obj.get("id")) for obj in candidates)
-            raise AwxError("%d objects are named '%s' (ids %s)" % (len(candidates), value, ids),
-                           "Give the id instead of the name")
+            raise ambiguous(value, candidates)
         if candidates:
             return candidates[0]
         if isinstance(value, string_types) and value.isdigit():
@@ -608,6 +606,12 @@ def _chunks(values):
         yield chunk
 
 
+def ambiguous(value, objects):
+    """The ``AwxError`` for a name that several objects have."""
+    ids = ", ".join(str(obj.get("id")) for obj in objects)
+    return AwxError("%d objects are named '%s' (ids %s)" % (len(objects), value, ids), "Give the id instead of the name")
+
+
 def pick(objects, value, kind, who, match=None):
     """The one object of ``objects`` (already fetched) that ``value`` designates, as ``resolve`` would
     find it: by exact name first, then by id when ``value`` is a number. Raises ``AwxError``."""
@@ -615,9 +619,7 @@ def pick(objects, value, kind, who, match=None):
     if not (isinstance(value, int) and not isinstance(value, bool)):
         named = [obj for obj in candidates if obj.get("name") == value]
         if len(named) > 1:
-            ids = ", ".join(str(obj.get("id")) for obj in named)
-            raise AwxError("%d objects are named '%s' (ids %s)" % (len(named), value, ids),
-                           "Give the id instead of the name")
+            raise ambiguous(value, named)
         if named:
             return named[0]
     for obj in candidates:

@@ -7,7 +7,7 @@
 - ``Lookups`` (one ``?name=`` request, the single form) and ``BulkLookups`` (one ``name__in`` list for
   every item, organizations and the credential type only when a credential is created).
 - ``plan(module, params, existing, lookups)``: the write and the diff of one credential, nothing sent;
-  ``apply(module, plan)`` sends it (check mode aware); ``run_bulk(module)`` does all ``items``.
+  ``module.apply(plan, ENDPOINT, KIND)`` sends it (check mode aware); ``run_bulk(module)`` does all ``items``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,6 +20,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._awx_compare impor
     mask_secrets,
     merge_inputs,
 )
+from ansible_collections.eeforge.builder.plugins.module_utils._awx_module import Plan
 
 KIND = "registry credential"
 ENDPOINT = "credentials/"
@@ -111,19 +112,6 @@ class BulkLookups(Lookups):
         return pick(self.orgs or [], value, "organization", self.client.settings.who())
 
 
-class Plan(object):
-    def __init__(self, name, action, existing, payload=None, before=None, after=None, changed=(), type_id=None):
-        self.name = name
-        self.action = action
-        self.existing = existing
-        self.obj = existing
-        self.payload = payload or {}
-        self.before = before if before is not None else {}
-        self.after = after if after is not None else {}
-        self.changed = list(changed)
-        self.type_id = type_id
-
-
 def check_required(module, name, inputs, verb):
     missing = [key for key in REQUIRED_INPUTS if inputs.get(key) in (None, "")]
     if missing:
@@ -140,7 +128,7 @@ def plan(module, params, existing, lookups):
     """The plan for one credential (nothing sent; fails the task on bad input)."""
     name = params["name"]
     if params["state"] == "absent":
-        return Plan(name, "delete" if existing else "none", existing, before=view(existing))
+        return Plan(name, "delete" if existing else "none", existing, before=view(existing), changed=[], type_id=None)
     given = given_inputs(params)
     if existing is None:
         inputs, changed = merge_inputs(None, given, SECRET_INPUTS, True)
@@ -157,7 +145,7 @@ def plan(module, params, existing, lookups):
             payload["description"] = params["description"]
         after = view(dict(payload, summary_fields=dict(organization=dict(name=org["name"]))), inputs,
                      [key for key in changed if key in SECRET_INPUTS])
-        return Plan(name, "create", None, payload, {}, after, changed, cred_type["id"])
+        return Plan(name, "create", None, payload, {}, after, changed=changed, type_id=cred_type["id"])
     inputs, changed = merge_inputs(existing.get("inputs"), given, SECRET_INPUTS, params["update_password"] == "always")
     check_required(module, name, inputs, "update")
     payload = {}
@@ -168,18 +156,8 @@ def plan(module, params, existing, lookups):
     predicted = dict(existing)
     predicted.update(payload)
     return Plan(name, "update" if payload else "none", existing, payload, view(existing),
-                view(predicted, inputs, [key for key in changed if key in SECRET_INPUTS]), changed,
-                existing.get("credential_type"))
-
-
-def apply(module, plan_):
-    if plan_.action == "create":
-        plan_.obj = module.create(ENDPOINT, plan_.payload, KIND, plan_.name)
-    elif plan_.action == "update":
-        plan_.obj = module.update(plan_.existing, plan_.payload, KIND, plan_.name)
-    elif plan_.action == "delete":
-        module.remove(plan_.existing, KIND, plan_.name)
-    return plan_
+                view(predicted, inputs, [key for key in changed if key in SECRET_INPUTS]), changed=changed,
+                type_id=existing.get("credential_type"))
 
 
 def extra_result(plan_):
@@ -210,7 +188,7 @@ def run_bulk(module):
     order = [p for p in plans if p.action == "update"] + [p for p in plans if p.action == "create"] + \
         [p for p in plans if p.action == "delete"]
     for plan_ in order:
-        apply(module, plan_)
+        module.apply(plan_, ENDPOINT, KIND)
     results, diffs = [], []
     for item, plan_ in zip(items, plans):
         obj = plan_.obj if plan_.action != "delete" else plan_.existing
@@ -221,6 +199,5 @@ def run_bulk(module):
             result.update(extra_result(plan_))
         results.append(result)
         if plan_.action != "none":
-            header = "%s '%s' (organization %s)" % (KIND, plan_.name, item["organization"])
-            diffs.append(dict(before_header=header, after_header=header, before=plan_.before, after=plan_.after))
+            diffs.append(plan_.diff("%s '%s' (organization %s)" % (KIND, plan_.name, item["organization"])))
     module.exit_bulk(results, diffs)

@@ -24,6 +24,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import
     same_ref,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_compare import changed_fields
+from ansible_collections.eeforge.builder.plugins.module_utils._awx_module import Plan
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_usage import REFERENCE_KINDS
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import ImageRefError, split_ref
 from ansible_collections.eeforge.builder.plugins.module_utils._registry import RegistryError, resolve_digest
@@ -215,21 +216,10 @@ def resolve_relations(module, params, existing, name, lookups):
     return wanted, names
 
 
-class Plan(object):
-    """What one item needs: ``action`` (create, update, delete, none), the payload, the diff."""
-
-    def __init__(self, name, action, existing=None, payload=None, before=None, after=None, image=None,
-                 digest=None, references=None):
-        self.name = name
-        self.action = action
-        self.existing = existing
-        self.payload = payload or {}
-        self.before = before if before is not None else {}
-        self.after = after if after is not None else {}
-        self.image = image
-        self.digest = digest
-        self.references = references
-        self.obj = existing
+def ee_plan(name, action, existing=None, payload=None, before=None, after=None, image=None, digest=None,
+            references=None):
+    """A ``Plan`` for one EE, with the image (after pinning), its digest and, to delete, its references."""
+    return Plan(name, action, existing, payload, before, after, image=image, digest=digest, references=references)
 
 
 def plan_present(module, params, existing, lookups, image, digest):
@@ -247,7 +237,7 @@ def plan_present(module, params, existing, lookups, image, digest):
     relations, names = resolve_relations(module, params, existing, name, lookups)
     wanted.update(relations)
     if existing is None:
-        return Plan(wanted["name"], "create", None, wanted, {}, view(wanted, names), image, digest)
+        return ee_plan(wanted["name"], "create", None, wanted, {}, view(wanted, names), image, digest)
     payload = changed_fields(existing, wanted)
     not_pull = sorted(set(payload) - set(["pull"]))
     if existing.get("managed") and not_pull:
@@ -256,8 +246,8 @@ def plan_present(module, params, existing, lookups, image, digest):
                            "Change only pull, or register the image as another execution environment")
     predicted = dict(existing)
     predicted.update(payload)
-    return Plan(existing["name"], "update" if payload else "none", existing, payload, view(existing),
-                view(predicted, names), image, digest)
+    return ee_plan(existing["name"], "update" if payload else "none", existing, payload, view(existing),
+                   view(predicted, names), image, digest)
 
 
 def describe_references(references):
@@ -277,18 +267,7 @@ def plan_absent(module, existing, references, force):
                            "it is used by %s, which AWX would silently set to null" % describe_references(references),
                            "Point them at another execution environment first, or set force: true",
                            references=references)
-    return Plan(existing["name"], "delete", existing, before=view(existing), references=references)
-
-
-def apply(module, plan):
-    """Send the plan's write (none in check mode); ``plan.obj`` is the object afterwards."""
-    if plan.action == "create":
-        plan.obj = module.create(ENDPOINT, plan.payload, KIND, plan.name)
-    elif plan.action == "update":
-        plan.obj = module.update(plan.existing, plan.payload, KIND, plan.name)
-    elif plan.action == "delete":
-        module.remove(plan.existing, KIND, plan.name)
-    return plan
+    return ee_plan(existing["name"], "delete", existing, before=view(existing), references=references)
 
 
 def find_references(module, ee_ids):
@@ -334,11 +313,6 @@ def result_of(module, plan, pin_digest):
         if pin_digest:
             result["digest"] = plan.digest
     return result
-
-
-def _diff(plan):
-    header = "%s '%s'" % (KIND, plan.name)
-    return dict(before_header=header, after_header=header, before=plan.before, after=plan.after)
 
 
 def run_bulk(module):
@@ -398,7 +372,7 @@ def run_bulk(module):
         found = existing[item["name"]]
         if item["state"] == "absent":
             plan = plan_absent(module, found, references.get((found or {}).get("id")), item["force"])
-            plans.append((item, plan or Plan(item["name"], "none")))
+            plans.append((item, plan or ee_plan(item["name"], "none")))
         else:
             plans.append((item, plan_present(module, item, found, lookups, *images[item["name"]])))
     refused = [obj for obj in doomed if references[obj["id"]] and not params["force"]]
@@ -416,12 +390,12 @@ def run_bulk(module):
         [plan for item, plan in plans if plan.action == "create"] + \
         [plan for item, plan in plans if plan.action == "delete"] + pruned
     for plan in order:
-        apply(module, plan)
+        module.apply(plan, ENDPOINT, KIND)
     for item, plan in plans:
         results.append(result_of(module, plan, item.get("pin_digest")))
         if plan.action != "none":
-            diffs.append(_diff(plan))
+            diffs.append(plan.diff("%s '%s'" % (KIND, plan.name)))
     for plan in pruned:
-        diffs.append(_diff(plan))
+        diffs.append(plan.diff("%s '%s'" % (KIND, plan.name)))
     module.exit_bulk(results, diffs, pruned=[dict(name=plan.name, id=plan.existing["id"], references=plan.references)
                                              for plan in pruned])

@@ -39,6 +39,7 @@ predicted: ``create`` returns None, ``update`` returns the object with the paylo
     obj = module.create("execution_environments/", payload, kind, name)
     obj = module.update(obj, {"image": ...}, kind, name)     # no request when payload is empty
     module.remove(obj, kind, name)
+    plan = module.apply(Plan(name, "update", obj, payload), endpoint, kind)   # the same, from a plan
 
 Result::
 
@@ -72,6 +73,31 @@ from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import
     AwxError,
     AwxSettings,
 )
+
+
+class Plan(object):
+    """What a task does to one AWX object, decided before anything is sent.
+
+    ``action``: ``create``, ``update``, ``delete`` or ``none``; ``payload``: the fields to send;
+    ``before``/``after``: the diff (secrets masked); ``existing``: the object found (None: none);
+    ``obj``: the object after ``AwxModule.apply`` (predicted in check mode). Keyword arguments
+    beyond these become attributes (what a kind needs in its result: ``digest``, ``references``...).
+    """
+
+    def __init__(self, name, action, existing=None, payload=None, before=None, after=None, **extra):
+        self.name = name
+        self.action = action
+        self.existing = existing
+        self.obj = existing
+        self.payload = payload or {}
+        self.before = before if before is not None else {}
+        self.after = after if after is not None else {}
+        for key, value in extra.items():
+            setattr(self, key, value)
+
+    def diff(self, header):
+        """The diff of a bulk run's object, headed by ``header`` (``execution environment 'ee-aws'``)."""
+        return dict(before_header=header, after_header=header, before=self.before, after=self.after)
 
 
 def failure_message(verb, kind, name, cause, fix):
@@ -184,6 +210,17 @@ class AwxModule(AnsibleModule):
             return
         with self.failing("delete", kind, name):
             self.client.delete(obj["url"])
+
+    def apply(self, plan, endpoint, kind):
+        """Send what ``plan`` decided (nothing in check mode, nothing for ``none``); returns the plan
+        with ``plan.obj`` set to the object afterwards."""
+        if plan.action == "create":
+            plan.obj = self.create(endpoint, plan.payload, kind, plan.name)
+        elif plan.action == "update":
+            plan.obj = self.update(plan.existing, plan.payload, kind, plan.name)
+        elif plan.action == "delete":
+            self.remove(plan.existing, kind, plan.name)
+        return plan
 
     # -- result ----------------------------------------------------------------------------
     def set_diff(self, before, after):

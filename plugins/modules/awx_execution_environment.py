@@ -114,9 +114,7 @@ options:
       - Many execution environments, each a dictionary of the options above (O(name) required), converged in one
         task. Cannot be combined with those options at the top level, except O(force) for O(prune).
       - Each item is planned before anything is written; a bad item fails the task with nothing changed.
-      - With user name and password, the task creates a temporary OAuth2 token, sends its requests with it (a real
-        AWX checks a password in about 0.14 s on every basic-auth request) and deletes it at the end, also when it
-        fails. A given O(controller_oauthtoken) is used as it is. In check mode nothing is written, not even a token.
+      - The task authenticates once (see the notes), and in check mode writes nothing.
     type: list
     elements: dict
     suboptions:
@@ -286,11 +284,11 @@ pruned:
 """
 
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_ee import (
+    ENDPOINT,
     ITEM_ARGSPEC,
     ITEM_RULES,
     KIND,
     Lookups,
-    apply,
     checked_image,
     find_references,
     plan_absent,
@@ -307,7 +305,7 @@ def ensure_absent(module, existing):
         module.exit_with(None)
     with module.failing("delete", KIND, existing["name"]):
         refs = [] if existing.get("managed") else find_references(module, [existing["id"]])[existing["id"]]
-    plan = apply(module, plan_absent(module, existing, refs, module.params["force"]))
+    plan = module.apply(plan_absent(module, existing, refs, module.params["force"]), ENDPOINT, KIND)
     module.set_diff(plan.before, dict())
     module.exit_with(existing, references=refs)
 
@@ -317,7 +315,7 @@ def ensure_present(module, lookups):
     image, digest = checked_image(module, params, params["name"])
     with module.failing("look up", KIND, params["name"]):
         existing = lookups.existing(params["name"], params["new_name"])
-    plan = apply(module, plan_present(module, params, existing, lookups, image, digest))
+    plan = module.apply(plan_present(module, params, existing, lookups, image, digest), ENDPOINT, KIND)
     module.set_diff(plan.before, plan.after)
     result = result_of(module, plan, params["pin_digest"])
     extra = dict(image=result["image"], previous_image=result["previous_image"])

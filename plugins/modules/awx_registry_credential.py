@@ -77,9 +77,7 @@ options:
       - Many credentials, each a dictionary of the options above (O(name) and O(organization) required), converged
         in one task. Cannot be combined with those options at the top level.
       - Each item is planned before anything is written; a bad item fails the task with nothing changed.
-      - With user name and password, the task creates a temporary OAuth2 token, sends its requests with it and deletes
-        it at the end, also when it fails; a given O(controller_oauthtoken) is used as it is. In check mode nothing is
-        written, not even a token.
+      - The task authenticates once (see the notes), and in check mode writes nothing.
     type: list
     elements: dict
     suboptions:
@@ -210,10 +208,10 @@ results:
 """
 
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_credential import (
+    ENDPOINT,
     ITEM_ARGSPEC,
     KIND,
     Lookups,
-    apply,
     extra_result,
     plan,
     run_bulk,
@@ -241,7 +239,7 @@ def main():
     lookups = Lookups(module.client)
     with module.failing("look up", KIND, params["name"]):
         existing = lookups.existing(params["name"], params["organization"])
-    plan_ = apply(module, plan(module, params, existing, lookups))
+    plan_ = module.apply(plan(module, params, existing, lookups), ENDPOINT, KIND)
     module.set_diff(plan_.before, plan_.after)
     if params["state"] == "absent":
         module.exit_with(existing)

@@ -18,26 +18,19 @@ import datetime
 import json
 import os
 import shutil
-import subprocess
 import threading
 
 import pytest
 
 from tests.demo import Job, remove_images, stable_tarball, task_results
 from tests.integration.awx_tasks import REPO_ROOT, run_playbook
+from tests.integration.test_e2e_awx_job import podman, report
 
 pytestmark = pytest.mark.slow
 
 BOOTSTRAP = os.path.join(REPO_ROOT, "playbooks", "bootstrap_awx.yml")
 GROUPS = [["tiny-a"], ["tiny-b"]]
 NOT_BUILT = "tiny-c"  # in ee_list, in no group: no build node builds it
-
-
-def podman(*args, check=True):
-    res = subprocess.run(["podman"] + list(args), capture_output=True, text=True, check=False, timeout=1800)
-    if check:
-        assert res.returncode == 0, (args, res.stdout[-3000:], res.stderr[-3000:])
-    return res
 
 
 def tiny_ee(job, name):
@@ -49,15 +42,6 @@ def tiny_ee(job, name):
         "options": {"skip_ansible_check": True},
         "additional_build_steps": {"append_final": ["RUN echo %s > /etc/eeforge-tiny" % name]},
     }
-
-
-def report(request, line):
-    """Print a figure in pytest's terminal output (figures are reported, not asserted)."""
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    reporter = request.config.pluginmanager.getplugin("terminalreporter")
-    if capture is not None and reporter is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line("[e2e-parallel] " + line)
 
 
 def when(event):
