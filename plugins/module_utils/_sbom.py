@@ -57,6 +57,7 @@ RPM_VENDORS = {
     "sles": "suse",
 }
 
+# dpkg states whose files are on disk (Status-Abbrev i, F, W, t).
 _INSTALLED_STATES = ("installed", "half-configured", "triggers-awaited", "triggers-pending")
 
 

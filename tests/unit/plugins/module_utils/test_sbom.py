@@ -8,6 +8,9 @@ __metaclass__ = type
 
 import datetime
 import json
+import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -122,6 +125,17 @@ def test_parse_dpkg_status_of_empty_or_foreign_text():
     assert parse_dpkg_status("not a status file\n") == []
 
 
+@pytest.mark.skipif(not (shutil.which("dpkg-query") and os.path.isfile("/var/lib/dpkg/status")),
+                    reason="needs a Debian host (dpkg-query and /var/lib/dpkg/status)")
+def test_parse_dpkg_status_agrees_with_dpkg_query_on_a_real_database():
+    with open("/var/lib/dpkg/status", encoding="utf-8") as handle:
+        mine = set((p["name"], p["version"], p["arch"]) for p in parse_dpkg_status(handle.read()))
+    out = subprocess.run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n"],
+                         capture_output=True, text=True, check=True).stdout
+    installed = set(tuple(line.split("\t")[1:]) for line in out.splitlines() if line[1:2] in ("i", "F", "W", "t"))
+    assert mine == installed and len(mine) > 50
+
+
 def test_parse_os_release_unquotes():
     assert parse_os_release(OS_RELEASE_DEBIAN)["pretty_name"] == "Debian GNU/Linux 12 (bookworm)"
     assert parse_os_release('ID="rhel"\nVERSION_ID="9.4"\n# c\n') == {"id": "rhel", "version_id": "9.4"}
@@ -226,3 +240,18 @@ def test_validate_sbom_reports_a_schema_error(cyclonedx):  # pylint: disable=unu
 def test_sbom_bad_inventory_is_one_line(cyclonedx, extra, message):  # pylint: disable=unused-argument,redefined-outer-name
     with pytest.raises(SbomError, match=message):
         build_sbom(inventory(**extra))
+
+
+@pytest.mark.skipif(not os.path.isfile("/var/lib/dpkg/status"), reason="needs a Debian host (/var/lib/dpkg/status)")
+def test_sbom_of_a_real_package_database_validates(cyclonedx):  # pylint: disable=unused-argument,redefined-outer-name
+    from importlib import metadata  # pylint: disable=import-outside-toplevel
+
+    with open("/var/lib/dpkg/status", encoding="utf-8") as handle:
+        os_packages = parse_dpkg_status(handle.read())
+    python = dict((dist.metadata["Name"], dist.version) for dist in metadata.distributions() if dist.metadata["Name"])
+    text = build_sbom(inventory(os_packages=os_packages, python_packages=python))
+    assert validate_sbom(text) is None
+    found = set(purls(text))
+    assert len([p for p in found if p.startswith("pkg:deb/")]) == len(os_packages)
+    assert set("pkg:pypi/%s@" % normalize_pypi_name(name) for name in python) <= set(
+        p.split("@")[0] + "@" for p in found if p.startswith("pkg:pypi/"))
