@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A stand-in AWX 24.6.1 API server for the tests (see fixtures.py for the pytest API).
 
-It answers like the recorded exchanges in ``../shared/awx-contract`` (all 99 are replayed by
-tests/integration/test_awx_contract.py): a data-driven table of resources (resources.py), an
+It answers like the recorded exchanges in ``tests/awx_contract`` (the repository's copy of
+``../shared/awx-contract``; 01-99 and fleet/100-154 are replayed by tests/integration/test_awx_contract.py):
+a data-driven table of resources (resources.py), an
 in-memory store with the few recorded rules (store.py) and an HTTP front that also logs requests
 and injects faults (server.py). Run it alone with ``python -m tests.awx_standin --port N``.
 
@@ -22,8 +23,13 @@ depend on these details without checking a real AWX):
 - Uniqueness of inventories, projects, templates, instance groups, node identifiers (messages guessed);
   manual project ``local_path`` errors; job template project/playbook/inventory errors; SCM projects
   stay ``pending`` with no project update and accept any playbook.
+- Bulk: ``GET /api/v2/bulk/host_create/`` and ``job_launch/`` answer ``{}``; ``host_delete`` is listed but
+  not served (404); the messages for more than 100 hosts or jobs, for a missing inventory or job template
+  in a bulk request, and the all-or-nothing host creation (read from the source, not recorded).
+- ``page_size=abc``: a 500 HTML page when there is a next page (seen with curl, not recorded).
+- The PATCH of an inventory source (the same detail view as the recorded job template and project PATCHes).
 - Non-superusers: every write 403, most reads hidden (AWX's RBAC is not modelled).
-- Associations (``/job_templates/<id>/credentials/`` ...), survey specs, inventory sources, OPTIONS of
+- Associations (``/job_templates/<id>/credentials/`` ...), survey specs, inventory updates, OPTIONS of
   resources other than execution environments, launch prompts other than ``execution_environment``,
   cascades on delete other than the EE ones, null → ``""``/``False`` for char/boolean fields.
 - Seeds other than the recorded ones: credential types other than 5, 6, 9, 10 and 18 (names, kinds,

@@ -21,6 +21,7 @@ SUMMARY = {
     "project": ("id", "name", "description", "status", "scm_type", "allow_override"),
     "job_template": ("id", "name", "description"),
     "workflow_job_template": ("id", "name", "description"),
+    "workflow_job": ("id", "name", "description"),
     "unified_job_template": ("id", "name", "description", "unified_job_type"),
     "user": ("id", "username", "first_name", "last_name"),
     "source_project": ("id", "name", "description", "status", "scm_type", "allow_override"),
@@ -31,11 +32,12 @@ RO_TARGETS = {
     "inventory": "inventories", "project": "projects", "organization": "organizations", "user": "users",
     "execution_environment": "execution_environments", "unified_job_template": "unified_job_templates",
     "job_template": "job_templates", "credential": "credentials",
+    "workflow_job": "workflow_jobs", "job": "jobs", "workflow_job_template": "workflow_job_templates",
 }
 
 # Resource names that share one id sequence in AWX (polymorphic parents).
 UNIFIED_JOB_TEMPLATES = ("projects", "job_templates", "workflow_job_templates", "inventory_sources")
-UNIFIED_JOBS = ("jobs", "ad_hoc_commands")
+UNIFIED_JOBS = ("jobs", "ad_hoc_commands", "workflow_jobs")
 
 LIST_ALLOW = "GET, POST, HEAD, OPTIONS"
 DETAIL_ALLOW = "GET, PUT, PATCH, DELETE, HEAD, OPTIONS"
@@ -449,12 +451,44 @@ register(Resource(
         "inventory": FK("inventories", required=True), "update_on_launch": B(), "update_cache_timeout": INT(),
         "source_project": FK("projects"), "last_update_failed": RO(False), "last_updated": RO(),
     },
-    subs=("update", "inventory_updates", "schedules", "activity_stream", "hosts", "groups") + NOTIFY,
+    subs=("update", "inventory_updates", "schedules", "activity_stream", "hosts", "groups") + NOTIFY
+    + ("credentials",),
     related_fks=("inventory", "source_project", "credential", "execution_environment"),
     summary_fks=("inventory", "source_project", "execution_environment"),
     capabilities={"edit": True, "delete": True, "start": True, "schedule": True},
     seq="unified_job_templates", named_url="{name}++{inventory__name}++{inventory__organization__name}",
     unique_together=((("name", "inventory"), "Inventory source with this Name and Inventory already exists."),),
+))
+
+# A bulk job launch (fleet 137): a workflow job without a template.
+register(Resource(
+    "workflow_jobs", "workflow_job", "WorkflowJob",
+    {
+        "name": RO(""), "description": RO(""), "unified_job_template": RO(), "launch_type": RO("manual"),
+        "status": RO("pending"), "failed": RO(False), "started": RO(), "finished": RO(), "canceled_on": RO(),
+        "elapsed": RO(0.0), "job_args": RO(""), "job_cwd": RO(""), "job_env": RO({}), "job_explanation": RO(""),
+        "result_traceback": RO(""), "launched_by": RO({}), "work_unit_id": RO(), "workflow_job_template": RO(),
+        "extra_vars": RO(""), "allow_simultaneous": RO(False), "job_template": RO(), "is_sliced_job": RO(False),
+        "inventory": RO(), "limit": RO(), "scm_branch": RO(), "webhook_service": RO(""), "webhook_credential": RO(),
+        "webhook_guid": RO(""), "skip_tags": RO(), "job_tags": RO(),
+    },
+    subs=("workflow_nodes", "labels", "activity_stream", "relaunch", "cancel"),
+    capabilities={}, seq="unified_jobs", allow_list="GET, HEAD, OPTIONS", allow_detail="GET, DELETE, HEAD, OPTIONS",
+))
+
+register(Resource(
+    "workflow_job_nodes", "workflow_job_node", "WorkflowJobNode",
+    {
+        "extra_data": RO({}), "inventory": RO(), "scm_branch": RO(), "job_type": RO(), "job_tags": RO(),
+        "skip_tags": RO(), "limit": RO(), "diff_mode": RO(), "verbosity": RO(),
+        "execution_environment": RO(), "forks": RO(), "job_slice_count": RO(), "timeout": RO(), "job": RO(),
+        "workflow_job": RO(), "unified_job_template": RO(), "success_nodes": RO([]), "failure_nodes": RO([]),
+        "always_nodes": RO([]), "all_parents_must_converge": RO(False), "do_not_run": RO(False), "identifier": RO(""),
+    },
+    subs=("labels", "credentials", "instance_groups", "success_nodes", "failure_nodes", "always_nodes"),
+    related_fks=("execution_environment", "inventory", "unified_job_template", "workflow_job", "job"),
+    summary_fks=("execution_environment", "workflow_job", "unified_job_template"),
+    audit=False, capabilities={}, allow_list="GET, HEAD, OPTIONS", allow_detail="GET, HEAD, OPTIONS",
 ))
 
 # /api/v2/<parent>/<id>/<sub>/ lists: (child resource, fk on the child that points at the parent, POST allowed)
@@ -473,6 +507,7 @@ NESTED = {
     ("projects", "scm_inventory_sources"): ("inventory_sources", "source_project", False),
     ("job_templates", "jobs"): ("jobs", "job_template", False),
     ("workflow_job_templates", "workflow_nodes"): ("workflow_job_template_nodes", "workflow_job_template", True),
+    ("workflow_jobs", "workflow_nodes"): ("workflow_job_nodes", "workflow_job", False),
     ("users", "tokens"): ("tokens", "user", False),
     ("users", "personal_tokens"): ("tokens", "user", True),
 }

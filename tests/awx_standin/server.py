@@ -413,8 +413,10 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload, allow, headers = 500, {"detail": "A server error has occurred."}, None, {}
         if not internal and not raw_path.startswith("/_standin/"):
             self.standin.log(method, raw_path, status, body=_parsed(body))
+        headers = dict(headers or {})
+        content_type = headers.pop("Content-Type", "application/json")
         try:
-            self._send(status, payload, allow, headers)
+            self._send(status, payload, allow, headers, content_type=content_type)
         except OSError:
             pass
 
@@ -425,6 +427,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not path.endswith("/"):
             raise ApiError(404, NOT_FOUND)
         router = Router(self.standin, self._user(), method, path, query, None)
+        router.accept = self.headers.get("Accept") or "*/*"
         try:
             if router.user is None and path not in PUBLIC:
                 raise ApiError(401, AUTH_REQUIRED, {"WWW-Authenticate": WWW_AUTHENTICATE})
@@ -469,6 +472,7 @@ class Router:
         self.query = query
         self.data = data
         self.parts = [part for part in path.split("/") if part]
+        self.accept = "*/*"
         self.allow = self.allow_for()
 
     def allow_for(self):
@@ -481,6 +485,8 @@ class Router:
             return "GET, HEAD, OPTIONS"
         if rest[0] == "config":
             return "GET, POST, DELETE, HEAD, OPTIONS"
+        if rest[0] == "bulk":
+            return "GET, OPTIONS" if len(rest) == 1 else "GET, POST, OPTIONS"
         if rest[0] == "settings":
             return "GET, PUT, PATCH, DELETE, HEAD, OPTIONS" if len(rest) == 2 else "GET, HEAD, OPTIONS"
         if res is None:
@@ -524,6 +530,8 @@ class Router:
             return self._settings(rest[1:])
         if head == "unified_job_templates" and len(rest) == 1:
             return self._ujt_list()
+        if head == "bulk":
+            return self._bulk(rest[1:])
         res = RESOURCES.get(head)
         if res is None:
             raise ApiError(404, NOT_FOUND)
@@ -572,6 +580,30 @@ class Router:
         if self.method in ("PATCH", "PUT"):
             return 200, self.store.patch_settings(category, self.data, self.user), allow, {}
         return 200, self.store.settings_view(category), allow, {}
+
+    def _bulk(self, rest):
+        """/api/v2/bulk/ and its host_create and job_launch views (fleet 107, 136-139)."""
+        as_json = ("format", "json") in self.query
+        if not rest:
+            self._allow("GET", "OPTIONS")
+            if not as_json and "application/json" not in self.accept:
+                # This one view lists the browsable-API renderer first: Accept */* gets HTML (fleet 136).
+                page = b"<!DOCTYPE html><html><head><title>Bulk - REST API</title></head><body></body></html>"
+                return 200, page, "GET, OPTIONS", {"Content-Type": "text/html; charset=utf-8"}
+            suffix = "?format=json" if as_json else ""
+            return 200, {name: "/api/v2/bulk/%s/%s" % (name, suffix) for name in ("host_create", "host_delete",
+                                                                                  "job_launch")}, \
+                "GET, OPTIONS", {}
+        allow = "GET, POST, OPTIONS"
+        if len(rest) != 1 or rest[0] not in ("host_create", "job_launch"):
+            raise ApiError(404, NOT_FOUND)
+        self._allow("GET", "POST", "OPTIONS")
+        if self.method != "POST":
+            return 200, {}, allow, {}
+        if rest[0] == "host_create":
+            return 201, self.store.bulk_host_create(self.data, self.user), allow, {}
+        job = self.store.bulk_job_launch(self.data, self.user)
+        return 201, self.store.serialize(RESOURCES["workflow_jobs"], job, "create", self.user), allow, {}
 
     def _ujt_list(self):
         self._allow("GET", "HEAD", "OPTIONS")
@@ -638,6 +670,13 @@ class Router:
             return 200, store.list(child, self.query, self.path, self.user, base=base, view="nested"), allow, {}
         if key in ASSOCIATIONS:
             target = RESOURCES[ASSOCIATIONS[key]]
+            if self.method == "POST" and res.name == "workflow_job_template_nodes" and isinstance(self.data, dict) \
+                    and "id" not in self.data:
+                # Node fields without an id: a new node in the parent's workflow, attached (fleet 132).
+                data = dict(self.data, workflow_job_template=obj["workflow_job_template"])
+                created = store.create("workflow_job_template_nodes", data, self.user)
+                obj["_m2m"].setdefault(sub, []).append(created["id"])
+                return 201, store.serialize(target, created, "create", self.user), LIST_ALLOW, {}
             if self.method == "POST":
                 store.associate(res.name, obj, sub, self.data, self.user)
                 return 204, None, LIST_ALLOW, {}
@@ -652,9 +691,16 @@ class Router:
     # special sub-endpoints
     def _sub_execution_environments_unified_job_templates(self, obj):
         self._allow("GET", "HEAD", "OPTIONS")
-        base = [jt for jt in self.store.objects["job_templates"].values() if jt["execution_environment"] == obj["id"]]
-        return 200, self.store.list(RESOURCES["job_templates"], self.query, self.path, self.user, base=base,
-                                    view="nested"), "GET, HEAD, OPTIONS", {}
+        # Templates whose own execution_environment is the EE: job templates and inventory sources, by name
+        # (fleet 116); not workflow nodes, not project or organization defaults.
+        store = self.store
+        with store.lock:
+            found = sorted((tpl for name in ("job_templates", "inventory_sources")
+                            for tpl in store.objects[name].values() if tpl["execution_environment"] == obj["id"]),
+                           key=lambda tpl: (tpl["name"], tpl["id"]))
+            page = store.paginate(found, self.query, self.path, lambda tpl: store.serialize(
+                store.resource_of("unified_job_templates", tpl), tpl, "nested", self.user))
+        return 200, page, "GET, HEAD, OPTIONS", {}
 
     def _sub_projects_playbooks(self, obj):
         self._allow("GET", "HEAD", "OPTIONS")

@@ -350,10 +350,17 @@ class Store:
         """One page of found, with AWX's relative next/previous links (sorted query, page_size kept)."""
         params = dict(query)
         try:
-            page_size = min(int(params.get("page_size", 25)), 200)
             page = int(params.get("page", 1))
         except ValueError:
             raise ApiError(404, {"detail": "Invalid page."}) from None
+        try:
+            page_size = min(int(params.get("page_size", 25)), 200)
+        except ValueError:
+            # Pagination.cap_page_size calls int() on it: a server error whenever there is a next page.
+            if len(found) > 25:
+                raise ApiError(500, b"<h1>Server Error (500)</h1>", {"Content-Type": "text/html; charset=utf-8"}) \
+                    from None
+            page_size = 25
         if page_size < 1:
             page_size = 25
         pages = max(1, (len(found) + page_size - 1) // page_size)
@@ -362,7 +369,9 @@ class Store:
         chunk = found[(page - 1) * page_size:page * page_size]
 
         def link(number):
-            items = [(k, v) for k, v in query if k != "page"] + [("page", str(number))]
+            # A page_size over the cap is written into the links as the cap (fleet 108); 0 stays 0 (154).
+            items = [(k, str(page_size) if k == "page_size" and str(v).isdigit() and int(v) > 200 else v)
+                     for k, v in query if k != "page"] + [("page", str(number))]
             return path + "?" + urllib.parse.urlencode(sorted(items))
 
         return {
@@ -958,8 +967,33 @@ class Store:
             template = self.find("unified_job_templates", merged.get("unified_job_template"))
             if template is None or not template.get("ask_execution_environment_on_launch"):
                 errors["execution_environment"] = [PROMPT_ERROR]
+        if merged.get("extra_data") and "extra_data" in data and "extra_data" not in errors:
+            template = self.find("unified_job_templates", merged.get("unified_job_template"))
+            if template is not None and "ask_variables_on_launch" in template \
+                    and not template["ask_variables_on_launch"] and not template.get("survey_enabled"):
+                errors["extra_data"] = ["Variables %s are not allowed on launch. Check the Prompt on Launch setting on "
+                                        "the Job Template to include Extra Variables."
+                                        % ", ".join(sorted(merged["extra_data"]))]
         if not merged.get("identifier"):
             merged["identifier"] = str(uuid.uuid4())
+
+    def _validate_inventory_sources(self, merged, obj, data, errors, user):
+        project = self.find("projects", merged.get("source_project"))
+        if merged.get("source") == "scm" and project is not None and project["scm_type"] == "" \
+                and "source_project" not in errors:
+            errors["source_project"] = ["Cannot use manual project for SCM-based inventory."]
+
+    def _out_inventory_sources(self, obj, out, view, user):
+        inventory = self.find("inventories", obj["inventory"])
+        org = self.find("organizations", inventory["organization"]) if inventory else None
+        summary = out["summary_fields"]
+        ordered = {}
+        if org is not None:
+            ordered["organization"] = self.summary_of("organization", org, RESOURCES["organizations"])
+        ordered.update(summary)
+        ordered["credentials"] = []
+        out["summary_fields"] = ordered
+        self._add_resolved(RESOURCES["inventory_sources"], obj, out, view)
 
     def _validate_ad_hoc_commands(self, merged, obj, data, errors, user):
         merged["name"] = merged.get("module_name") or "command"
@@ -968,6 +1002,17 @@ class Store:
 
     def _after_create_ad_hoc_commands(self, obj, data, user):
         obj["modified"] = now_iso()
+        obj["_new"] = True
+
+    def _out_ad_hoc_commands(self, obj, out, view, user):
+        if obj.get("_new"):
+            if view == "create":
+                return
+            obj.pop("_new")
+            obj["status"] = out["status"] = "pending"
+        if view == "detail":
+            out.update(host_status_counts=None, job_args="", job_cwd="", job_env={}, result_traceback="",
+                       event_processing_finished=False)
 
     def _validate_tokens(self, merged, obj, data, errors, user):
         if obj is None:
@@ -1001,6 +1046,76 @@ class Store:
                     links.remove(target["id"])
             elif target["id"] not in links:
                 links.append(target["id"])
+
+    BULK_HOST_MAX_CREATE = 100
+    BULK_JOB_MAX_LAUNCH = 100
+
+    def bulk_host_create(self, data, user):
+        """POST /api/v2/bulk/host_create/ (fleet 107): every host or none."""
+        with self.lock:
+            if not user["is_superuser"]:
+                raise ApiError(403, NOT_PERMITTED)
+            if not isinstance(data, dict):
+                raise ApiError(400, {"non_field_errors": ["Invalid data."]})
+            inventory = self.find("inventories", data.get("inventory") if isinstance(data.get("inventory"), int)
+                                  else -1)
+            hosts = data.get("hosts")
+            if inventory is None:
+                raise ApiError(400, {"inventory": ['Invalid pk "%s" - object does not exist.' % data.get("inventory")]})
+            if not isinstance(hosts, list) or not hosts:
+                raise ApiError(400, {"hosts": ["This field is required."]})
+            if len(hosts) > self.BULK_HOST_MAX_CREATE:
+                raise ApiError(400, {"hosts": ["Number of hosts exceeds system setting BULK_HOST_MAX_CREATE"]})
+            snapshot = copy.deepcopy(self.objects["hosts"]), self.seq.get("hosts")
+            made = []
+            try:
+                for host in hosts:
+                    made.append(self.create("hosts", dict(host, inventory=inventory["id"]), user))
+                    # Inserted with bulk_create: no created_by/modified_by (fleet 108).
+                    made[-1]["_created_by"] = made[-1]["_modified_by"] = None
+            except ApiError:
+                self.objects["hosts"], self.seq["hosts"] = snapshot
+                raise
+            url = "/api/v2/inventories/%d/" % inventory["id"]
+            return {"url": url, "hosts": [{"name": host["name"], "enabled": host["enabled"],
+                                           "instance_id": host["instance_id"], "description": host["description"],
+                                           "variables": host["variables"], "id": host["id"],
+                                           "url": "/api/v2/hosts/%d/" % host["id"], "inventory": url}
+                                          for host in made]}
+
+    def bulk_job_launch(self, data, user):
+        """POST /api/v2/bulk/job_launch/ (fleet 137-139): one pending workflow job, a node per job with its
+        prompts as posted (no prompt checks: BulkJobNodeSerializer)."""
+        with self.lock:
+            if not isinstance(data, dict) or not isinstance(data.get("jobs"), list) or not data["jobs"]:
+                raise ApiError(400, {"jobs": ["This field is required."]})
+            if len(data["jobs"]) > self.BULK_JOB_MAX_LAUNCH:
+                raise ApiError(400, {"jobs": ["Number of requested jobs exceeds system setting BULK_JOB_MAX_LAUNCH"]})
+            for label, key, name in (("Unified Job Templates", "unified_job_template", "unified_job_templates"),
+                                     ("Execution Environments", "execution_environment", "execution_environments")):
+                missing = sorted(set(job[key] for job in data["jobs"] if job.get(key) is not None
+                                     and self.find(name, job[key]) is None))
+                if missing:
+                    raise ApiError(400, {"__all__": ["%s {%s} not found or you don't have permissions to access it"
+                                                     % (label, ", ".join(str(item) for item in missing))]})
+            job = self._raw_insert("workflow_jobs", {
+                "name": data.get("name") or "Bulk Job Launch", "description": data.get("description", ""),
+                "launched_by": {"id": user["id"], "name": user["username"], "type": "user",
+                                "url": "/api/v2/users/%d/" % user["id"]}}, user["id"])
+            for spec in data["jobs"]:
+                values = {key: spec.get(key) for key in ("inventory", "scm_branch", "job_type", "job_tags",
+                                                         "skip_tags", "limit", "diff_mode", "verbosity",
+                                                         "execution_environment", "forks", "job_slice_count",
+                                                         "timeout")}
+                values.update(extra_data=copy.deepcopy(spec.get("extra_data") or {}), workflow_job=job["id"],
+                              unified_job_template=spec["unified_job_template"], identifier=str(uuid.uuid4()))
+                node = self._raw_insert("workflow_job_nodes", values)
+                node["modified"] = now_iso()
+            job["modified"] = now_iso()
+            return job
+
+    def _out_workflow_jobs(self, obj, out, view, user):
+        out["summary_fields"]["labels"] = {"count": 0, "results": []}
 
     def launch_info(self, jt):
         ee = self.find("execution_environments", jt["execution_environment"])

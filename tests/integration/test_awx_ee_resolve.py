@@ -221,7 +221,7 @@ def test_project_update_runs_in_the_control_plane_ee(awx_standin, world, tmp_pat
 def test_inventory_source_update(awx_standin, world, tmp_path):
     awx_standin.patch("/api/v2/organizations/%d/" % world["inv_org"], {"default_environment": world["ee-inv-org"]})
     source = awx_standin.post("/api/v2/inventories/%d/inventory_sources/" % world["inventory"], {
-        "name": "t7-source", "source": "scm", "source_project": world["project"], "source_path": "hosts"})
+        "name": "t7-source", "source": "file"})  # scm needs an SCM project, not a manual one (fleet 109)
     awx_standin.clear_requests()
     result = resolve(awx_standin, tmp_path, inventory="t7-inv", inventory_source="t7-source")
     assert result["job_type"] == "inventory_update"
