@@ -132,16 +132,20 @@ def write_registries_d(directory, configs):
     return regd
 
 
-def registries_d_home(directory, configs):
+def registries_d_home(directory, configs, policy=None):
     """Lay out ``directory`` as a HOME whose ``.config/containers/registries.d`` holds ``configs``.
 
     podman 4.3 has no registries.d flag; run it with ``HOME=directory`` for that one command.
+    With ``policy`` (a policy document) the HOME also gets ``.config/containers/policy.json``, which
+    podman reads instead of ``/etc/containers/policy.json`` (no hidden ``--signature-policy`` needed).
     Returns the HOME path.
     """
     containers = os.path.join(directory, ".config", "containers")
     if not os.path.isdir(containers):
         os.makedirs(containers, 0o700)
     write_registries_d(containers, configs)
+    if policy is not None:
+        write_policy(containers, policy)
     return directory
 
 

@@ -155,6 +155,38 @@ def test_gpg_signature_satisfies_signed_by_pull_and_others_are_refused(registry,
         assert not ok and refusal["reason"] == "unsigned"
 
 
+def test_podman_push_signs_and_pull_verifies_with_a_private_home(registry, workdir, gpg, tiny_image):
+    # pylint: disable=redefined-outer-name
+    passphrase = "pp-" + secrets.token_hex(8)
+    key = gpg.make_key("eeforge podman", passphrase=passphrase)
+    keyring = gpg.export_public(key, os.path.join(workdir, "podman.gpg"))
+    store = os.path.join(workdir, "store-podman")
+    run = secrets.token_hex(4)
+    signed = "%s/podman-%s/tiny:1" % (registry.location, run)
+    unsigned = "%s/podman-%s/unsigned:1" % (registry.location, run)
+    push_home = sg.registries_d_home(os.path.join(workdir, "podman-push-home"), [
+        sg.registries_d_config(registry.location, lookaside_staging=store)])
+    pp_file = write_secret_file(workdir, "podman-passphrase", passphrase)
+    gpg.forget_passphrases()
+    env = {"HOME": push_home, "GNUPGHOME": gpg.path}
+    podman(["push", "--remove-signatures", "--sign-by", key, "--sign-passphrase-file", pp_file, tiny_image,
+            "docker://" + signed], env=env)
+    podman(["push", "--remove-signatures", tiny_image, "docker://" + unsigned], env=env)
+    digest = registry.manifest_digest("podman-%s/tiny" % run, "1")
+    status = gpg.gpg(["--status-fd", "1", "--decrypt", os.path.join(store, sg.lookaside_path(signed, digest))]).stdout
+    assert [s["fingerprint"] for s in sg.parse_gpg_status(status.decode()) if s["valid"]] == [key]
+
+    # policy.json in the private HOME replaces /etc/containers/policy.json: no --signature-policy.
+    pull_home = sg.registries_d_home(
+        os.path.join(workdir, "podman-pull-home"), [sg.registries_d_config(registry.location, lookaside=store)],
+        policy=sg.policy_document({registry.location: [sg.gpg_requirement(keyring)]}))
+    res = podman(["pull", signed], env={"HOME": pull_home}, check=False)
+    assert res.returncode == 0, res.stderr
+    podman(["rmi", signed], check=False)
+    res = podman(["pull", unsigned], env={"HOME": pull_home}, check=False)
+    assert res.returncode != 0 and sg.policy_error(res.stderr)["reason"] == "unsigned"
+
+
 def test_gpg_resign_in_place_keeps_existing_signatures(registry, workdir, gpg, tiny_image):
     # pylint: disable=redefined-outer-name
     first = gpg.make_key("eeforge first")

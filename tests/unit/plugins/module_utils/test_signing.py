@@ -103,6 +103,10 @@ def test_write_registries_d_and_home_are_private(tmp_path):
                                                 "r/b": {"use-sigstore-attachments": True}}}
     home = registries_d_home(str(tmp_path / "home"), cfg)
     assert os.path.isfile(os.path.join(home, ".config", "containers", "registries.d", "eeforge.yaml"))
+    assert not os.path.exists(os.path.join(home, ".config", "containers", "policy.json"))
+    home = registries_d_home(str(tmp_path / "home2"), cfg, policy=policy_document({"r/a": [gpg_requirement("/k")]}))
+    with open(os.path.join(home, ".config", "containers", "policy.json")) as handle:
+        assert json.load(handle)["transports"]["docker"]["r/a"][0]["keyPath"] == "/k"
     with pytest.raises(SigningError, match="given twice"):
         write_registries_d(str(tmp_path / "t2"), [cfg[0], cfg[0]])
 
