@@ -29,6 +29,8 @@ import os
 try:
     import yaml
     HAS_YAML = True
+    # libyaml's loader where PyYAML has it: the same documents, about 7x faster (a no-op run reads one).
+    SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
     HAS_YAML = False
 
@@ -67,7 +69,7 @@ def load_definition_file(path):
         raise _fail(path, "the file does not exist", "Check definition_file", verb="read definition file")
     try:
         with open(path, "rb") as handle:
-            data = yaml.safe_load(handle.read().decode("utf-8"))
+            data = yaml.load(handle.read().decode("utf-8"), Loader=SAFE_LOADER)  # nosec: a safe loader
     except (IOError, OSError) as exc:
         raise _fail(path, exc.strerror or str(exc), "Check the file's permissions", verb="read definition file")
     except yaml.YAMLError as exc:
@@ -251,7 +253,7 @@ def _load_galaxy(value, base_dir, name, files):
     if isinstance(value, list) or (isinstance(value, str) and "\n" in value):
         text = "\n".join(value) if isinstance(value, list) else value
         try:
-            data = yaml.safe_load(text) or {}
+            data = yaml.load(text, Loader=SAFE_LOADER) or {}  # nosec: a safe loader
         except yaml.YAMLError as exc:
             raise _fail(name, "inline galaxy requirements are not valid YAML (%s)" % str(exc).splitlines()[0],
                         "Fix 'dependencies.galaxy'")
@@ -260,7 +262,7 @@ def _load_galaxy(value, base_dir, name, files):
     files.append(ReferencedFile("galaxy", value, path, sha256_file(path), "requirements.yml"))
     try:
         with open(path, "rb") as handle:
-            data = yaml.safe_load(handle.read().decode("utf-8")) or {}
+            data = yaml.load(handle.read().decode("utf-8"), Loader=SAFE_LOADER) or {}  # nosec: a safe loader
     except yaml.YAMLError as exc:
         raise _fail(name, "galaxy requirements file '%s' is not valid YAML (%s)" % (value, str(exc).splitlines()[0]),
                     "Fix the file")

@@ -332,6 +332,7 @@ log_tail:
   elements: str
 """
 
+import os
 import sys
 
 from ansible.module_utils.basic import missing_required_lib
@@ -342,14 +343,33 @@ from ansible_collections.eeforge.builder.plugins.module_utils._definition import
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildFamilyError
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 
-try:
-    from importlib.metadata import version as _dist_version
-    from importlib.util import find_spec
-    BUILDER_VERSION = _dist_version("ansible-builder")
-    HAS_BUILDER = find_spec("ansible_builder") is not None
-except ImportError:  # importlib.metadata.PackageNotFoundError is an ImportError
-    BUILDER_VERSION = None
-    HAS_BUILDER = False
+
+def builder_version():
+    """``(installed, version)`` of ansible-builder, read from its dist-info next to the package.
+
+    A no-op run needs only the version (it is part of the digest); importlib.metadata would cost
+    more than the rest of such a run's own Python work, so it is the fallback only.
+    """
+    try:
+        from importlib.util import find_spec  # pylint: disable=import-outside-toplevel
+        spec = find_spec("ansible_builder")
+    except ImportError:  # pragma: no cover - Python 2
+        return False, None
+    if spec is None:
+        return False, None
+    site = os.path.dirname(os.path.dirname(spec.origin or ""))
+    try:
+        found = [name[len("ansible_builder-"):-len(".dist-info")] for name in os.listdir(site)
+                 if name.startswith("ansible_builder-") and name.endswith(".dist-info")]
+    except OSError:
+        found = []
+    if len(found) == 1:
+        return True, found[0]
+    try:
+        from importlib.metadata import version  # pylint: disable=import-outside-toplevel
+        return True, version("ansible-builder")
+    except ImportError:  # importlib.metadata.PackageNotFoundError is an ImportError
+        return True, None
 
 
 def builder_schema():
@@ -400,7 +420,6 @@ def builder_bin(module):
     """ansible-builder from PATH, else next to the Python running this module (a virtualenv)."""
     found = module.runner.get_bin("ansible-builder")
     if not found:
-        import os  # pylint: disable=import-outside-toplevel
         candidate = os.path.join(os.path.dirname(sys.executable), "ansible-builder")
         found = module.runner.get_bin(candidate)
     if not found:
@@ -418,14 +437,15 @@ def main():
         required_by={"galaxy_token": "galaxy_server_url"},
         supports_check_mode=True,
     )
-    if not HAS_BUILDER:
+    has_builder, version = builder_version()
+    if not has_builder:
         module.fail_json(msg=missing_required_lib("ansible-builder"))
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"))
     if module.params["push_retries"] < 0 or module.params["timeout"] <= 0:
         module.fail_json(msg="Failed to build image: push_retries must be >= 0 and timeout > 0. Fix the option.")
 
-    run = EEBuild(module, BUILDER_VERSION, builder_schema, builder_bin(module))
+    run = EEBuild(module, version, builder_schema, builder_bin(module))
     try:
         changed, result = run.run()
     except (BuildFamilyError, DefinitionError, CommandError, EnvironmentError, ValueError) as exc:
