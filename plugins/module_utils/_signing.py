@@ -243,6 +243,37 @@ def _message_line(text, pos):
     return line
 
 
+def gpg_sign_check_argv(fingerprint, passphrase_file=None):
+    """argv of a throw-away GPG signature that proves the key and passphrase work before a push.
+
+    podman and skopeo push the manifest before they sign, so a wrong passphrase would leave the tag
+    pushed unsigned. Run it with GNUPGHOME in the environment and a few bytes on stdin; the signature
+    goes to stdout (never ``--output /dev/null``: gpg replaces or unlinks its output file). Exit
+    status 0: signing will work (a passphrase the agent holds counts, as it does for podman).
+    """
+    argv = ["gpg", "--batch", "--no-tty", "--status-fd", "2", "--local-user", fingerprint]
+    if passphrase_file:
+        argv += ["--pinentry-mode", "loopback", "--passphrase-file", passphrase_file]
+    return argv + ["--armor", "--detach-sign"]
+
+
+def gpg_sign_check_error(fingerprint, stderr):
+    """Why ``gpg_sign_check_argv`` failed, as one ``SigningError``."""
+    text = stderr or ""
+    if "Bad passphrase" in text or "BAD_PASSPHRASE" in text:
+        return SigningError("Failed to sign with GPG key %s: the passphrase does not unlock it" % fingerprint,
+                            "Give the key's passphrase in sign_passphrase_file")
+    if "No secret key" in text or "INV_SGNR" in text:
+        return SigningError("Failed to sign with GPG key %s: the keyring holds no secret key for it" % fingerprint,
+                            "Import the secret key into the GNUPGHOME the module uses, or give its fingerprint")
+    if "No passphrase given" in text or "Inappropriate ioctl" in text or "MISSING_PASSPHRASE" in text:
+        return SigningError("Failed to sign with GPG key %s: the key needs a passphrase and none was given" % fingerprint,
+                            "Give sign_passphrase_file, or unlock the key in gpg-agent first")
+    last = [line for line in text.splitlines() if line.strip() and not line.startswith("[GNUPG:]")]
+    return SigningError("Failed to sign with GPG key %s: %s" % (fingerprint, last[-1] if last else "gpg failed"),
+                        "Check the key with 'gpg --list-secret-keys %s'" % fingerprint)
+
+
 def parse_gpg_status(status_text):
     """The signatures ``gpg --status-fd`` reported, as a list of dicts.
 

@@ -237,6 +237,25 @@ def test_gpg_wrong_passphrase_fails_after_the_manifest_is_pushed(registry, workd
     # containers/image writes the manifest before it signs: the tag is there, unsigned.
     assert registry.tags(repo) == ["1"]
 
+    # A throw-away signature catches it before anything is pushed.
+    check = subprocess.run(sg.gpg_sign_check_argv(key, wrong), input=b"probe", env=gpg.env, capture_output=True,
+                           check=False)
+    assert check.returncode != 0
+    assert "passphrase does not unlock it" in str(sg.gpg_sign_check_error(key, check.stderr.decode()))
+    right = write_secret_file(workdir, "right-passphrase", passphrase)
+    check = subprocess.run(sg.gpg_sign_check_argv(key, right), input=b"probe", env=gpg.env, capture_output=True,
+                           check=False)
+    assert check.returncode == 0 and check.stdout.startswith(b"-----BEGIN PGP SIGNATURE-----")
+    gpg.forget_passphrases()
+    check = subprocess.run(sg.gpg_sign_check_argv(key), input=b"probe", env=gpg.env, capture_output=True, check=False)
+    assert check.returncode != 0
+    assert "needs a passphrase and none was given" in str(sg.gpg_sign_check_error(key, check.stderr.decode())), \
+        check.stderr
+    missing = "0" * 40
+    check = subprocess.run(sg.gpg_sign_check_argv(missing), input=b"probe", env=gpg.env, capture_output=True,
+                           check=False)
+    assert "no secret key" in str(sg.gpg_sign_check_error(missing, check.stderr.decode()))
+
 
 def test_sigstore_attachment_is_found_by_pull_policy(registry, workdir, tiny_image):
     # pylint: disable=redefined-outer-name

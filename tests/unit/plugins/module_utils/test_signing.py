@@ -17,6 +17,8 @@ from ansible_collections.eeforge.builder.plugins.module_utils._signing import (
     SigningError,
     decrypt_cosign_private_key,
     gpg_requirement,
+    gpg_sign_check_argv,
+    gpg_sign_check_error,
     lookaside_path,
     oci_layout_files,
     parse_gpg_status,
@@ -162,6 +164,24 @@ def test_parse_gpg_status():
                                           "status": "ERRSIG", "missing_key": True}]
     assert parse_gpg_status("[GNUPG:] BADSIG 049FD2160BB5A292 x\n")[0]["valid"] is False
     assert parse_gpg_status("gpg: Signature made ...\n") == []
+
+
+def test_gpg_sign_check_argv_names_the_file_never_the_passphrase():
+    argv = gpg_sign_check_argv(FPR, "/run/secret/pp")
+    assert argv[:3] == ["gpg", "--batch", "--no-tty"] and argv[-2:] == ["--armor", "--detach-sign"]
+    assert argv[argv.index("--passphrase-file") + 1] == "/run/secret/pp" and "--output" not in argv
+    assert "--passphrase-file" not in gpg_sign_check_argv(FPR)
+
+
+@pytest.mark.parametrize("stderr, message", [
+    ("[GNUPG:] BAD_PASSPHRASE 5EAC781E77735FC9\ngpg: signing failed: Bad passphrase\n", "does not unlock it"),
+    ('gpg: skipped "%s": No secret key\n[GNUPG:] INV_SGNR 9 %s\n' % (FPR, FPR), "no secret key"),
+    ("gpg: signing failed: Inappropriate ioctl for device\n", "needs a passphrase and none was given"),
+    ("gpg: keyblock resource: No such file\n[GNUPG:] FAILURE sign 1\n", "No such file"),
+])
+def test_gpg_sign_check_error(stderr, message):
+    error = gpg_sign_check_error(FPR, stderr)
+    assert message in str(error) and str(error).startswith("Failed to sign with GPG key %s" % FPR)
 
 
 def test_parse_signing_payload():
