@@ -165,6 +165,37 @@ def sigstore_requirement(key_path, signed_identity=None):
     return req
 
 
+def key_kind(data):
+    """What a verification key file holds: ``gpg`` (a binary or armored OpenPGP keyring) or ``sigstore``
+    (a PEM public key). Raises SigningError for a private key or anything else.
+    """
+    head = _bytes(data)[:64]
+    text = head.decode("latin-1")
+    if "-----BEGIN PGP PUBLIC KEY BLOCK-----" in text:
+        return "gpg"
+    if "-----BEGIN PUBLIC KEY-----" in text:
+        return "sigstore"
+    if "PRIVATE KEY" in text:
+        raise SigningError("Failed to use the verification key: it is a private key",
+                           "Give the public key (gpg --export FPR, or the .pub file of the key pair)")
+    # A binary OpenPGP packet: new format (0xC6 = public key) or old format public key tags (0x98, 0x99).
+    if head[:1] and head[0] in (0x98, 0x99, 0xC6):
+        return "gpg"
+    raise SigningError("Failed to use the verification key: it is neither an OpenPGP public key nor a PEM public key",
+                       "Give 'gpg --export FPR' output (binary or --armor) or a sigstore .pub file")
+
+
+def verification_policy(image, key_path, kind):
+    """The policy that accepts ``image``'s repository only when signed by the key in ``key_path``."""
+    if kind == "gpg":
+        requirement = gpg_requirement(key_path)
+    elif kind == "sigstore":
+        requirement = sigstore_requirement(key_path, {"type": "matchRepository"})
+    else:
+        raise SigningError("Failed to verify '%s': unknown key kind '%s'" % (image, kind), "Use gpg or sigstore")
+    return policy_document({signature_scope(image): [requirement]})
+
+
 def policy_document(scopes, default=None):
     """A containers-policy.json(5) document.
 

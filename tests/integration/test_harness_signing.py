@@ -95,6 +95,9 @@ def test_gpg_signature_satisfies_signed_by_pull_and_others_are_refused(registry,
     other = gpg.make_key("eeforge other", passphrase=passphrase)
     keyring = gpg.export_public(trusted, os.path.join(workdir, "trusted.gpg"))
     armored = gpg.export_public(trusted, os.path.join(workdir, "trusted.asc"), armor=True)
+    for path in (keyring, armored):
+        with open(path, "rb") as handle:
+            assert sg.key_kind(handle.read()) == "gpg"
     staging = os.path.join(workdir, "staging")
     os.makedirs(staging)
     run = secrets.token_hex(4)
@@ -268,7 +271,9 @@ def test_sigstore_attachment_is_found_by_pull_policy(registry, workdir, tiny_ima
     run = secrets.token_hex(4)
     signed = "%s/sigstore-%s/tiny:1" % (registry.location, run)
     unsigned = "%s/sigstore-%s/unsigned:1" % (registry.location, run)
-    policy = _policy(workdir, "sigstore-policy", registry, sg.sigstore_requirement(pub))
+    with open(pub, "rb") as handle:
+        assert sg.key_kind(handle.read()) == "sigstore"
+    policy = _policy(workdir, "sigstore-policy", registry, sg.sigstore_requirement(pub, {"type": "matchRepository"}))
     regd_config = sg.registries_d_config(registry.location, use_sigstore_attachments=True)
     regd = sg.write_registries_d(os.path.join(workdir, "sigstore-push"), [regd_config])
 

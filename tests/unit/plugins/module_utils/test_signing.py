@@ -19,6 +19,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._signing import (
     gpg_requirement,
     gpg_sign_check_argv,
     gpg_sign_check_error,
+    key_kind,
     lookaside_path,
     oci_layout_files,
     parse_gpg_status,
@@ -35,6 +36,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._signing import (
     sigstore_attachment_tag,
     sigstore_payload,
     sigstore_requirement,
+    verification_policy,
     verify_sigstore_signature,
     write_policy,
     write_registries_d,
@@ -126,6 +128,37 @@ def test_policy_document_rejects_by_default_and_reads_local_storage(tmp_path):
         policy_document({"r/x": []})
     ident = {"type": "matchRepository"}
     assert gpg_requirement("/k", ident)["signedIdentity"] == ident
+
+
+@pytest.mark.parametrize("data, kind", [
+    (b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZ...", "gpg"),
+    (b"\x98\x33\x04\x65", "gpg"),
+    (b"\xc6\x33\x04\x65", "gpg"),
+    ("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n", "sigstore"),
+])
+def test_key_kind(data, kind):
+    assert key_kind(data) == kind
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----\n", "it is a private key"),
+    (b"-----BEGIN PGP PRIVATE KEY BLOCK-----\n", "it is a private key"),
+    (b"hello", "neither an OpenPGP public key nor a PEM public key"),
+    (b"", "neither"),
+])
+def test_key_kind_errors(data, message):
+    with pytest.raises(SigningError, match=message):
+        key_kind(data)
+
+
+def test_verification_policy_scopes_the_image_repository():
+    doc = verification_policy("127.0.0.1:5000/ee/aws:1.2", "/k.pub", "sigstore")
+    assert doc["transports"]["docker"] == {"127.0.0.1:5000/ee/aws": [
+        {"type": "sigstoreSigned", "keyPath": "/k.pub", "signedIdentity": {"type": "matchRepository"}}]}
+    assert verification_policy("ubuntu", "/k.gpg", "gpg")["transports"]["docker"]["docker.io/library/ubuntu"][0][
+        "type"] == "signedBy"
+    with pytest.raises(SigningError, match="unknown key kind 'x509'"):
+        verification_policy("ubuntu", "/k", "x509")
 
 
 @pytest.mark.parametrize("stderr, reason, signer", [
