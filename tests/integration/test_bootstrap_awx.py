@@ -112,7 +112,7 @@ def test_bootstrap_creates_everything_and_rerun_writes_nothing(awx_standin):
     jt = one(awx, "job_templates", name="Build execution environments")
     assert (jt["project"], jt["inventory"], jt["playbook"], jt["execution_environment"], jt["organization"]) == (
         project["id"], inventory["id"], "playbooks/build_ees.yml", builder["id"], org)
-    assert jt["ask_variables_on_launch"] is True
+    assert jt["ask_variables_on_launch"] is True and jt["allow_simultaneous"] is False
     assert json.loads(jt["extra_vars"]) == {"ee_list": [{"name": "ee-aws", "tag": "1.0"}],
                                             "ee_registry_dest": "registry.example.com:5000/ee"}
     assert [cred["id"] for cred in awx.get("/api/v2/job_templates/%d/credentials/" % jt["id"])["results"]] == \
@@ -257,8 +257,9 @@ def test_build_workflow_objects_as_recorded_and_rerun_writes_nothing(awx_standin
     assert rc == 0, output
 
     jt = one(awx, "job_templates", name="Build execution environments")
-    # extra_data on a node needs ask_variables_on_launch on its job template (contract fleet/118, 131).
-    assert jt["ask_variables_on_launch"] is True
+    # extra_data on a node needs ask_variables_on_launch on its job template (contract fleet/118, 131);
+    # without allow_simultaneous AWX would start the nodes' jobs of this one template one after the other.
+    assert jt["ask_variables_on_launch"] is True and jt["allow_simultaneous"] is True
     workflow = one(awx, "workflow_job_templates", name="build EEs")
     assert workflow["organization"] == one(awx, "organizations", name="Default")["id"]
     nodes = nodes_of(awx, workflow["id"])
