@@ -303,3 +303,17 @@ def test_build_workflow_refuses_an_ee_in_two_groups_or_unknown(awx_standin):
         task = doc["plays"][0]["tasks"][-1]["hosts"]["localhost"]
         assert task["msg"].startswith("awx_bootstrap_build_groups must be a list of non-empty lists of EE names"), task
     assert awx.writes() == []
+
+
+def test_bootstrap_container_run_options_in_awx_format(awx_standin):
+    # As AWX itself stores DEFAULT_CONTAINER_RUN_OPTIONS (contract 71-72): option and value as two items.
+    awx = awx_standin
+    awx.add_project_dir("eeforge", {"playbooks/build_ees.yml": "- hosts: localhost\n  tasks: []\n"})
+    options = ["--network", "slirp4netns:enable_ipv6=true,allow_host_loopback=true", "--device", "/dev/fuse"]
+    for dummy in range(2):
+        doc, rc, output = run_playbook(BOOTSTRAP, bootstrap_vars(awx, awx_bootstrap_container_run_options=options,
+                                                                 awx_bootstrap_build_cache_path="",
+                                                                 awx_bootstrap_container_group=False))
+        assert rc == 0, output
+    assert awx.get("/api/v2/settings/jobs/")["DEFAULT_CONTAINER_RUN_OPTIONS"] == options
+    assert len(awx.writes("/api/v2/settings/jobs/")) == 1  # the second run found them there
