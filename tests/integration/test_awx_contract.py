@@ -124,7 +124,7 @@ TYPE_RES = {
     "host": "hosts", "project": "projects", "job_template": "job_templates",
     "workflow_job_template": "workflow_job_templates", "workflow_job_template_node": "workflow_job_template_nodes",
     "instance_group": "instance_groups", "o_auth2_access_token": "tokens", "job": "jobs",
-    "ad_hoc_command": "ad_hoc_commands", "inventory_source": "inventory_sources", "host": "hosts",
+    "ad_hoc_command": "ad_hoc_commands", "inventory_source": "inventory_sources",
     "workflow_job": "workflow_jobs", "workflow_job_node": "workflow_job_nodes",
 }
 # Keys whose integer value (or nested object's id) refers to an object of that resource.

@@ -220,9 +220,7 @@ def test_usage_report_every_reference_kind(awx_standin, fleet, auth_registry, tm
     assert leftovers(str(scratch)) == ["ansible-local", "ansible-remote", "tmp"]
 
     # Without the credentials the private image is unknown (unauthorized), the rest is unchanged.
-    anonymous = run_tasks(awx_standin, tmp_path, [{"name": "Usage", MODULE: {"check_images": True,
-                                                                                "tls_verify": False,
-                                                                                "names": ["ee-node"]}}])[0]
+    anonymous = _usage(awx_standin, tmp_path, {"check_images": True, "tls_verify": False, "names": ["ee-node"]})
     node_state = anonymous["execution_environments"][0]["image_state"]
     assert node_state["state"] == "unknown" and node_state["error_kind"] == "unauthorized", node_state
 
