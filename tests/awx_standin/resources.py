@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The table of AWX 24.6.1 resources the stand-in serves: fields, defaults, links, summaries.
 
-Everything here is data read off the recorded exchanges in ``../shared/awx-contract``; the
+Everything here is data read off the recorded exchanges in ``tests/awx_contract``; the
 behaviour that is not a plain field (validators, launch, settings) lives in ``store.py``.
 """
 
