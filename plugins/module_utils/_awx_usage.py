@@ -232,7 +232,10 @@ def usage_report(snapshot, names=None, global_job_ee_images=None):
         resolved = users.get(ee["id"], [])
         entry = ee_view(ee, snapshot)
         direct = any(references[kind] for kind, _e, _f, _t in REFERENCE_KINDS) or references["global_default"]
-        entry.update(references=references, resolved=resolved, unused=not direct and not resolved,
+        unused = not direct and not resolved
+        if unused and references["global_default"] is None:
+            unused = None  # it may be the global default, which this user cannot read
+        entry.update(references=references, resolved=resolved, unused=unused,
                      reference_count=sum(len(references[kind]) for kind, _e, _f, _t in REFERENCE_KINDS)
                      + (1 if references["global_default"] else 0))
         report.append(entry)
@@ -298,7 +301,7 @@ def summarize(report, checked_images):
 
     summary = {
         "execution_environments": len(report),
-        "unused": names(lambda entry: entry["unused"]),
+        "unused": names(lambda entry: entry["unused"] is True),
         "referenced": names(lambda entry: entry["reference_count"] > 0),
     }
     if checked_images:

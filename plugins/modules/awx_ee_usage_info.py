@@ -182,7 +182,10 @@ execution_environments:
                 "decided_by": {"source": "project", "object": {"type": "project", "id": 8, "name": "playbooks"},
                                "field": "default_environment"}}]
     unused:
-      description: True when nothing references the EE and nothing would run in it.
+      description:
+        - True when nothing references the EE and nothing would run in it.
+        - Null when that cannot be told - nothing else uses the EE, but the user cannot read the
+          C(DEFAULT_EXECUTION_ENVIRONMENT) setting, which may name it.
       type: bool
       sample: false
     image_state:

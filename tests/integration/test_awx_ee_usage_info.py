@@ -260,3 +260,18 @@ def test_unknown_name_fails_in_one_line(awx_standin, tmp_path):
     assert result["msg"] == ("Failed to report the usage of execution environments 'AWX EE (latest), nope': no "
                              "execution environment is named 'nope' (or user 'admin' cannot see it). Check the "
                              "names, or leave names out to report every execution environment.")
+
+
+def test_user_who_cannot_read_the_settings(awx_standin, tmp_path):
+    """The global default is unknown (null), not false, for a user who may not read /api/v2/settings/system/."""
+    awx_standin.post("/api/v2/users/", {"username": "viewer", "password": "viewer-pw"})
+    awx_standin.patch("/api/v2/settings/system/", {"DEFAULT_EXECUTION_ENVIRONMENT": 1})
+    awx_standin.clear_requests()
+    result = _usage(awx_standin, tmp_path, {"controller_username": "viewer", "controller_password": "viewer-pw",
+                                            "names": ["AWX EE (latest)"]})
+    assert not result.get("failed"), result
+    entry = result["execution_environments"][0]
+    assert entry["references"]["global_default"] is None and result["global_default"] is None
+    # Nothing this user sees uses it, but it is the global default: unknown, not unused.
+    assert entry["unused"] is None and result["summary"]["unused"] == []
+    assert awx_standin.count("GET", "/api/v2/settings/system/", status=403) == 1

@@ -121,6 +121,10 @@ def test_unreadable_settings_and_names():
     report = usage_report(snap, names=["ee-global", "7"])
     assert [entry["name"] for entry in report] == ["ee-global", "ee-unused"]
     assert report[0]["references"]["global_default"] is None
+    # ee-global: nothing else uses it and the setting is unknown; ee-unused: now the newest global EE, which
+    # via-global falls back to when the setting is not readable.
+    assert report[0]["unused"] is None and report[1]["unused"] is False
+    assert [user["name"] for user in report[1]["resolved"]] == ["via-global"]
     with pytest.raises(LookupError) as error:
         usage_report(snapshot()[0], names=["ee-jt", "nope"])
     assert error.value.args[0] == ["nope"]
