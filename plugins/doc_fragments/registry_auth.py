@@ -31,10 +31,11 @@ options:
     type: path
   tls_verify:
     description:
-      - Require HTTPS and verify the registry's certificate when talking to a registry.
-      - Set to V(false) for plain-HTTP or self-signed registries.
+      - V(true) requires HTTPS and a trusted certificate when talking to a registry; V(false) allows plain HTTP and
+        self-signed certificates.
+      - Not set (the default), podman's C(registries.conf) decides, as it does for C(podman pull) and C(podman push)
+        without C(--tls-verify) - TLS is verified except for registries listed there as C(insecure).
     type: bool
-    default: true
   container_runtime:
     description:
       - The container engine that builds, tags, pushes and inspects images.

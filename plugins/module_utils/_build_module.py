@@ -29,7 +29,7 @@ REGISTRY_AUTH_ARGSPEC = dict(
     registry_username=dict(type="str"),
     registry_password=dict(type="str", no_log=True),
     auth_file=dict(type="path"),
-    tls_verify=dict(type="bool", default=True),
+    tls_verify=dict(type="bool"),
 )
 
 BUILD_COMMON_ARGSPEC = dict(

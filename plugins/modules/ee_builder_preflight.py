@@ -40,7 +40,8 @@ attributes:
   check_mode:
     support: full
     details:
-      - The probes run in check mode too (they only use a private temporary store); O(storage_conf) is not written.
+      - The probes run in check mode too (they only use a private temporary store); O(storage_conf) is not written,
+        and when it would change RV(environment) does not name it.
   diff_mode:
     support: full
     details:
@@ -308,7 +309,6 @@ def main():
     if path:
         before = read_text(path)
         result["storage_conf"] = path
-        environment["CONTAINERS_STORAGE_CONF"] = path
         if before != content:
             result["changed"] = True
             if module._diff:
@@ -316,6 +316,10 @@ def main():
                                   "before_header": path, "after_header": path}
             if not module.check_mode:
                 write_storage_conf(module, path, content)
+        # In check mode a file that would change is not written: the tasks that follow use podman's own
+        # storage configuration rather than a file that does not hold what the probe chose.
+        if before == content or not module.check_mode:
+            environment["CONTAINERS_STORAGE_CONF"] = path
     module.exit_json(**result)
 
 

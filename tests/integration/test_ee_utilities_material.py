@@ -386,7 +386,7 @@ def test_base_image_precedence(scratch):
         {"name": "p2", "base_image": unreachable + "/base_image:1", "ee_base_image": unreachable + "/item:1"},
         {"name": "p3", "ee_base_image": unreachable + "/item_ee_base_image:1"},
         {"name": "p4"},
-        {"name": "p5", "images": {"base_image": {"signature_original_name": "sig/name"}},
+        {"name": "p5", "images": {"base_image": {"signature_original_name": "sig/name:1"}},
          "ee_base_image": unreachable + "/item_ee_base_image:1"},
     ]
     doc, rc, output = role_check(scratch, ee_list, ee_base_image=unreachable + "/role_ee_base_image:1")
@@ -395,7 +395,7 @@ def test_base_image_precedence(scratch):
              for task in ee_build_results(doc, "Build ")]
     assert [base["name"].split("/")[-1] for base in bases] == [
         "images:1", "base_image:1", "item_ee_base_image:1", "role_ee_base_image:1", "item_ee_base_image:1"]
-    assert bases[4]["signature_original_name"] == "sig/name"
+    assert bases[4]["signature_original_name"] == "sig/name:1"
 
 
 def test_alt_name_repository_and_controller_definitions(scratch):
