@@ -335,8 +335,8 @@ def test_bulk_check_mode_writes_nothing(awx_standin, tmp_path):
     predicted = run_task(awx, tmp_path, MODULE, dict(items=bulk_creds(3)), check=True, diff=True)
     assert predicted["changed"] is True and [res["action"] for res in predicted["results"]] == ["create"] * 3
     assert awx.writes() == [] and set(awx.store.objects["credentials"]) == before
-    missing_host = run_task(awx, tmp_path, MODULE, dict(items=bulk_creds(2) + [dict(name="t16-nohost",
-                                                                                     organization="Default")]))
+    no_host = dict(name="t16-nohost", organization="Default")
+    missing_host = run_task(awx, tmp_path, MODULE, dict(items=bulk_creds(2) + [no_host]))
     assert missing_host["failed"] is True and missing_host["msg"].startswith(
         "Failed to create registry credential 't16-nohost': input host is not set."), missing_host
     assert [req for req in awx.writes() if "/tokens/" not in req.path] == []
