@@ -187,6 +187,7 @@ def run_bulk(module):
     plans = [plan(module, item, found, lookups) for item, found in zip(items, existing)]
     order = [p for p in plans if p.action == "update"] + [p for p in plans if p.action == "create"] + \
         [p for p in plans if p.action == "delete"]
+    module.applied = []
     for plan_ in order:
         module.apply(plan_, ENDPOINT, KIND)
     results, diffs = [], []

@@ -389,6 +389,7 @@ def run_bulk(module):
     order = [plan for item, plan in plans if plan.action == "update"] + \
         [plan for item, plan in plans if plan.action == "create"] + \
         [plan for item, plan in plans if plan.action == "delete"] + pruned
+    module.applied = []
     for plan in order:
         module.apply(plan, ENDPOINT, KIND)
     for item, plan in plans:

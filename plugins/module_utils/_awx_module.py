@@ -75,6 +75,9 @@ from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import
 )
 
 
+PAST = {"create": "created", "update": "updated", "delete": "deleted"}
+
+
 class Plan(object):
     """What a task does to one AWX object, decided before anything is sent.
 
@@ -125,6 +128,8 @@ class AwxModule(AnsibleModule):
         self._client = None
         self.changed = False
         self.diff = None
+        # A bulk run sets it to []: the writes ``apply`` sent, named in a failure that comes after them.
+        self.applied = None
 
     # Description of the temporary token a bulk run creates (what an AWX admin sees in the token list).
     TOKEN_DESCRIPTION = "eeforge.builder %s (temporary, deleted when the task ends)"
@@ -163,6 +168,11 @@ class AwxModule(AnsibleModule):
 
     def fail_json(self, msg, **kwargs):  # pylint: disable=arguments-differ
         self.release_token()
+        if getattr(self, "applied", None):
+            msg = "%s Already done before this failure: %s; run the task again for the rest." % (
+                msg, ", ".join(self.applied))
+            kwargs.setdefault("applied", list(self.applied))
+            kwargs.setdefault("changed", True)
         super(AwxModule, self).fail_json(msg=msg, **kwargs)
 
     # -- errors ----------------------------------------------------------------------------
@@ -220,6 +230,8 @@ class AwxModule(AnsibleModule):
             plan.obj = self.update(plan.existing, plan.payload, kind, plan.name)
         elif plan.action == "delete":
             self.remove(plan.existing, kind, plan.name)
+        if plan.action != "none" and self.applied is not None and not self.check_mode:
+            self.applied.append("%s %s '%s'" % (PAST[plan.action], kind, plan.name))
         return plan
 
     # -- result ----------------------------------------------------------------------------

@@ -281,6 +281,14 @@ pruned:
   type: list
   elements: dict
   sample: [{"name": "team-a-old", "id": 12, "references": []}]
+applied:
+  description:
+    - With O(items), when a write fails after others were sent, the writes already done (the message names them too);
+      running the task again sends the rest.
+  returned: when a task with O(items) fails after some writes
+  type: list
+  elements: str
+  sample: ["updated execution environment 'team-a-ee-aws'"]
 """
 
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_ee import (

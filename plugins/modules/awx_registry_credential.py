@@ -205,6 +205,14 @@ results:
   sample: [{"name": "quay.io", "organization": "Platform", "action": "none", "changed": false, "id": 3,
             "url": "https://awx.example.com/api/v2/credentials/3/", "credential_type": 18, "changed_inputs": [],
             "password_updated": false}]
+applied:
+  description:
+    - With O(items), when a write fails after others were sent, the writes already done (the message names them too);
+      running the task again sends the rest.
+  returned: when a task with O(items) fails after some writes
+  type: list
+  elements: str
+  sample: ["created registry credential 'quay.io'"]
 """
 
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_credential import (

@@ -564,3 +564,21 @@ def test_bulk_with_a_token_uses_it(awx_standin, tmp_path):
                                                   controller_oauthtoken=awx.token))
     assert result["changed"] is True, result
     assert awx.count("POST", "/api/v2/tokens/") == 0 and awx.count("DELETE", "/api/v2/tokens/") == 0
+
+
+def test_bulk_write_refused_half_way_names_what_was_done(awx_standin, tmp_path):
+    awx = awx_standin
+    existing = awx.post(EE, {"name": "t16-ee-00", "image": IMAGE})["id"]
+    before_tokens = tokens(awx)
+    awx.inject(EE, [500], method="POST")  # the update goes first, then the create fails
+    items = [dict(name="t16-ee-00", image="registry.example.com/t16/ee-00:2.0"), dict(name="t16-ee-01", image=IMAGE)]
+    result = run_task(awx, tmp_path, MODULE, dict(items=items))
+    assert result["failed"] is True and result["changed"] is True, result
+    assert result["msg"].startswith("Failed to create execution environment 't16-ee-01': AWX answered 500"), result
+    assert result["msg"].endswith("Already done before this failure: updated execution environment 't16-ee-00'; "
+                                  "run the task again for the rest."), result
+    assert result["applied"] == ["updated execution environment 't16-ee-00'"]
+    assert raw_ee(awx, existing)["image"] == "registry.example.com/t16/ee-00:2.0"
+    assert tokens(awx) == before_tokens
+    again = run_task(awx, tmp_path, MODULE, dict(items=items))
+    assert [res["action"] for res in again["results"]] == ["none", "create"], again
