@@ -61,7 +61,8 @@ notes:
     task (the O(ignore:items) option of the modules that have it) given a user name and password creates one
     temporary OAuth2 token, sends all its requests with it (a real AWX spends about 0.14 s checking the password of
     every basic-auth request) and deletes it at the end, also when the task fails; a given O(controller_oauthtoken)
-    is used as it is, and check mode creates no token.
+    is used as it is, and check mode creates no token. Where AWX refuses to create a token (tokens turned off, or
+    a gateway in front of AWX), the task warns and sends the password with every request.
 requirements:
   - awxkit
 """

@@ -582,3 +582,18 @@ def test_bulk_write_refused_half_way_names_what_was_done(awx_standin, tmp_path):
     assert tokens(awx) == before_tokens
     again = run_task(awx, tmp_path, MODULE, dict(items=items))
     assert [res["action"] for res in again["results"]] == ["none", "create"], again
+
+
+def test_bulk_goes_on_with_the_password_when_tokens_are_refused(awx_standin, tmp_path):
+    awx = awx_standin
+    awx.inject("/api/v2/tokens/", [404], method="POST")
+    result = run_task(awx, tmp_path, MODULE, dict(items=bulk_items(2, organization=None, credential=None)))
+    assert result["changed"] is True, result
+    assert any("Could not create a temporary OAuth2 token (AWX answered 404" in str(warning)
+               for warning in result.get("warnings", [])), result
+    assert [(req.method, split(req.path)[0]) for req in awx.requests] == [
+        ("POST", "/api/v2/tokens/"), ("GET", EE), ("POST", EE), ("POST", EE)]
+    wrong = run_task(awx, tmp_path, MODULE, dict(items=bulk_items(2), controller_password="wrong"))
+    assert wrong["msg"] == ("Failed to authenticate to AWX '%s': AWX answered 401: it rejected the password of user "
+                            "'admin'. Check controller_username and controller_password (basic authentication must "
+                            "be enabled in AWX)." % awx.url), wrong
