@@ -17,14 +17,13 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shutil
 import threading
 
 import pytest
 
-from tests.demo import Job, remove_images, stable_tarball, task_results
+from tests.demo import remove_images, task_results
 from tests.integration.awx_tasks import REPO_ROOT, run_playbook
-from tests.integration.test_e2e_awx_job import podman, report
+from tests.integration.test_e2e_awx_job import job_env, podman, report  # noqa: F401  pylint: disable=unused-import
 
 pytestmark = pytest.mark.slow
 
@@ -59,17 +58,12 @@ def build_window(events):
 
 
 @pytest.fixture(scope="module")
-def parallel_jobs(builder_image, registry, base_image, collection_tarballs, awx_standin_server,
-                  tmp_path_factory, request):
+def parallel_jobs(job_env, awx_standin_server):  # noqa: F811  pylint: disable=redefined-outer-name
+    """The build nodes' jobs, started at once; ``job_env`` (test_e2e_awx_job) pushed the base image and the
+    builder EE to the harness registry."""
     awx = awx_standin_server
     awx.reset()
-    work = str(tmp_path_factory.mktemp("e2e-parallel"))
-    tarballs = {name: stable_tarball(collection_tarballs[name], os.path.join(work, "collections"))
-                for name in ("eeforge.builder", "containers.podman")}
-    builder_ref = "%s/eeforge/builder-ee:e2e-parallel" % registry.location
-    job = Job(registry, work, builder_ref, tarballs, log=lambda msg: report(request, msg))
-    job.push_base_image(base_image)
-    podman("push", "--quiet", "--tls-verify=false", builder_image.ref, builder_ref)
+    job = job_env
     ee_list = [tiny_ee(job, name) for name in ("tiny-a", "tiny-b", NOT_BUILT)]
     built = [job.built_ref(name, "1.0") for name in ("tiny-a", "tiny-b", NOT_BUILT)]
     try:
@@ -78,7 +72,7 @@ def parallel_jobs(builder_image, registry, base_image, collection_tarballs, awx_
         doc, rc, output = run_playbook(BOOTSTRAP, {
             "awx_bootstrap_controller_host": awx.url, "awx_bootstrap_controller_oauthtoken": awx.token,
             "awx_bootstrap_registry_host": job.job_registry, "awx_bootstrap_registry_dest": "%s/eeforge" % job.job_registry,
-            "awx_bootstrap_builder_ee_image": builder_ref, "awx_bootstrap_project_local_path": "eeforge",
+            "awx_bootstrap_builder_ee_image": job.builder_ref, "awx_bootstrap_project_local_path": "eeforge",
             "awx_bootstrap_ee_list": ee_list, "awx_bootstrap_build_groups": GROUPS,
             "awx_bootstrap_extra_vars": {"ee_builder_tls_verify": False, "ee_builder_verify": False}})
         assert rc == 0, output
@@ -104,8 +98,7 @@ def parallel_jobs(builder_image, registry, base_image, collection_tarballs, awx_
             thread.join(3600)
         yield {"jobs": jobs, "built": built, "job": job}
     finally:
-        remove_images([builder_ref, job.base_ref()] + built)
-        shutil.rmtree(work, ignore_errors=True)
+        remove_images(built)
 
 
 def test_each_node_job_built_its_own_group(parallel_jobs):
