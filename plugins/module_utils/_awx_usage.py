@@ -25,11 +25,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import MAX_PAGE_SIZE
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_resolve import AwxObjects, EEResolver
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import ImageRefError, split_ref
 
 # AWX caps page_size at 200 without an error (fleet/103, fleet/108): the fewest requests per list.
-PAGE_SIZE = 200
+PAGE_SIZE = MAX_PAGE_SIZE
 
 # Reference kind -> (list endpoint, field naming the EE, AWX object type)
 REFERENCE_KINDS = (

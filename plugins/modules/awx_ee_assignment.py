@@ -200,7 +200,11 @@ replaced:
             "field": "DEFAULT_EXECUTION_ENVIRONMENT"}]
 """
 
-from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import AwxError
+from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import (
+    AwxError,
+    find_workflow_node,
+    in_organization,
+)
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_module import AwxModule
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_usage import (
     PAGE_SIZE,
@@ -229,13 +233,6 @@ def ee_view(ee):
 
 def ee_id(value):
     return value.get("id") if isinstance(value, dict) else value
-
-
-def in_organization(org):
-    """A ``match`` for lookups: objects of organization ``org`` (any when None)."""
-    if org is None:
-        return None
-    return lambda obj: obj.get("organization") == org["id"]
 
 
 class Assignment(object):
@@ -270,16 +267,9 @@ class Assignment(object):
     def find_node(self):
         workflow = self.client.resolve("workflow_job_templates/", self.module.params["workflow"],
                                        "workflow job template", match=in_organization(self.org))
-        wanted = self.name
-        nodes = self.client.list("workflow_job_templates/%d/workflow_nodes/" % workflow["id"])
-        for node in nodes:
-            if node.get("identifier") == wanted or (wanted.isdigit() and node.get("id") == int(wanted)):
-                self.name = "%s/%s" % (workflow["name"], node.get("identifier"))
-                return node
-        raise AwxError("workflow job template '%s' has no node with identifier '%s' (it has %s)"
-                       % (workflow["name"], wanted, ", ".join(repr(n.get("identifier")) for n in nodes) or "none"),
-                       "Give the identifier of one of its nodes (the awx.awx workflow_job_template_node "
-                       "module's identifier option)")
+        node = find_workflow_node(self.client, workflow, self.name)
+        self.name = "%s/%s" % (workflow["name"], node.get("identifier"))
+        return node
 
     def find_ee(self):
         value = self.module.params["execution_environment"]

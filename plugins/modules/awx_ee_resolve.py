@@ -169,7 +169,12 @@ notes:
   sample: ["Updates of project 'playbooks' run in 'Control Plane Execution Environment' (the control plane EE), ..."]
 """
 
-from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import AwxError
+from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import (
+    MAX_PAGE_SIZE,
+    AwxError,
+    find_workflow_node,
+    in_organization,
+)
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_module import AwxModule
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_resolve import (
     DEFAULT_GLOBAL_JOB_EE_IMAGES,
@@ -207,16 +212,10 @@ class ClientObjects(AwxObjects):
         return self.get(endpoint, obj["id"]) or obj
 
     def execution_environments(self):
-        return self.client.list("execution_environments/", page_size=200)
+        return self.client.list("execution_environments/", page_size=MAX_PAGE_SIZE)
 
     def system_settings(self):
         return self._read("settings/system/", "settings/system/")
-
-
-def in_organization(org):
-    if org is None:
-        return None
-    return lambda obj: obj.get("organization") == org["id"]
 
 
 def main():
@@ -261,14 +260,7 @@ def main():
         elif params["workflow"]:
             workflow = client.resolve("workflow_job_templates/", params["workflow"], "workflow job template",
                                       match=in_organization(org))
-            wanted = params["workflow_node"]
-            nodes = client.list("workflow_job_templates/%d/workflow_nodes/" % workflow["id"])
-            matches = [node for node in nodes
-                       if node.get("identifier") == wanted or (wanted.isdigit() and node.get("id") == int(wanted))]
-            if not matches:
-                raise AwxError("workflow job template '%s' has no node with identifier '%s'" % (workflow["name"], wanted),
-                               "Give the identifier of one of its nodes")
-            target = matches[0]
+            target = find_workflow_node(client, workflow, params["workflow_node"])
             result = resolver.for_workflow_node(target, workflow=workflow)
         elif params["inventory"]:
             inventory = client.resolve("inventories/", params["inventory"], "inventory", match=in_organization(org))
