@@ -22,39 +22,14 @@ import tempfile
 import time
 from contextlib import contextmanager
 
-# bench/no_op_rebuild.py writes the adapter into its definition and imports it from here.
-from ansible_collections.eeforge.builder.plugins.module_utils._build_context import APT_ADAPTER_SCRIPT  # noqa: F401 pylint: disable=unused-import
-from ansible_collections.eeforge.builder.plugins.module_utils._build_context import (
-    SECRET_ID,
-    new_log_path,
-    plan_adaptations,
-    prepare_context_dir,
-    probe_base_image,
-    render_context,
-    run_build,
-    secret_env_text,
-)
-from ansible_collections.eeforge.builder.plugins.module_utils._build_inputs import (
-    check_build_args,
-    check_ca_files,
-    check_extra_args,
-    check_labels,
-    load_definition,
-    parse_tags,
-)
+# Whole modules where many names are used: ansible's module_utils finder looks every imported name
+# up as a possible module (a few file reads each), which a no-op run pays on the controller.
+from ansible_collections.eeforge.builder.plugins.module_utils import _build_context as context
+from ansible_collections.eeforge.builder.plugins.module_utils import _build_inputs as inputs
+from ansible_collections.eeforge.builder.plugins.module_utils import _definition as defn
 from ansible_collections.eeforge.builder.plugins.module_utils._build_plan import UNKNOWN, plan_build
-from ansible_collections.eeforge.builder.plugins.module_utils._definition import (  # noqa: F401
-    DEFINITION_LABEL,
-    DIGEST_LABEL,
-    DefinitionError,
-    definition_digest,
-    definition_label,
-    resolve_definition,
-    sha256_file,
-    validate_definition,
-)
 from ansible_collections.eeforge.builder.plugins.module_utils._engine import BuildOptions
-from ansible_collections.eeforge.builder.plugins.module_utils._errors import (  # noqa: F401
+from ansible_collections.eeforge.builder.plugins.module_utils._errors import (
     BuildError,
     BuildInputError,
     RegistryError,
@@ -67,6 +42,10 @@ from ansible_collections.eeforge.builder.plugins.module_utils._runner import (
     private_tempdir,
     write_private_file,
 )
+
+
+# bench/no_op_rebuild.py writes the apt adapter into its definition and reads it from here.
+APT_ADAPTER_SCRIPT = context.APT_ADAPTER_SCRIPT
 
 
 @contextmanager
@@ -102,31 +81,31 @@ class EEBuild(object):
         if self.schema_checked:
             return
         schema = self.builder_schema() if callable(self.builder_schema) else self.builder_schema
-        validate_definition(definition, def_name, schema=schema)
+        defn.validate_definition(definition, def_name, schema=schema)
         self.schema_checked = True
 
     # -- inputs -------------------------------------------------------------------------------
     def inputs(self):
         """Everything the plan needs from the parameters; raises one-line errors."""
         params = self.params
-        refs = parse_tags(params["tags"])
-        build_args = check_build_args(params["build_args"])
-        extra_args = check_extra_args(params["extra_build_cli_args"])
-        labels = check_labels(params["labels"])
-        ca_files = check_ca_files(params["ca_certificates"])
-        definition, base_dir, def_name = load_definition(params)
+        refs = inputs.parse_tags(params["tags"])
+        build_args = inputs.check_build_args(params["build_args"])
+        extra_args = inputs.check_extra_args(params["extra_build_cli_args"])
+        labels = inputs.check_labels(params["labels"])
+        ca_files = inputs.check_ca_files(params["ca_certificates"])
+        definition, base_dir, def_name = inputs.load_definition(params)
         # ansible-builder's schema is checked only when something will be done with the definition:
         # an image labelled with this definition's digest was built from it after it passed the same
         # check (the digest covers the ansible-builder version). Any earlier error waits for it, so a
         # definition that breaks the schema still fails with the schema's message first.
         try:
-            validate_definition(definition, def_name)
-            resolved = resolve_definition(definition, base_dir, def_name)
+            defn.validate_definition(definition, def_name)
+            resolved = defn.resolve_definition(definition, base_dir, def_name)
             try:
                 split_ref(resolved.base_image, require_tag=False)
             except ImageRefError as exc:
-                raise DefinitionError("Failed to validate execution environment definition '%s': "
-                                      "images.base_image.name: %s" % (def_name, exc))
+                raise defn.DefinitionError("Failed to validate execution environment definition '%s': "
+                                           "images.base_image.name: %s" % (def_name, exc))
         except Exception:
             self.check_schema(definition, def_name)
             raise
@@ -137,13 +116,13 @@ class EEBuild(object):
             "labels": labels,
             "squash": params["squash"],
             "extra_build_cli_args": extra_args,
-            "ca_certificates": [sha256_file(p) for p in ca_files],
+            "ca_certificates": [defn.sha256_file(p) for p in ca_files],
             "galaxy_server_url": params["galaxy_server_url"] or "",
             "pip_index_url": params["pip_index_url"] or "",
             "pip_extra_index_url": params["pip_extra_index_url"] or "",
             "runtime": "podman",
         }
-        digest = definition_digest(resolved, build_args, self.builder_version, extra)
+        digest = defn.definition_digest(resolved, build_args, self.builder_version, extra)
         push_refs = [r for r in refs if r.registry != "localhost"] if params["push"] else []
         if params["push"] and not push_refs:
             raise BuildInputError("Failed to push image '%s': every tag is local ('localhost/...')" % refs[0],
@@ -190,7 +169,7 @@ class EEBuild(object):
             local = dict((tag, self.engine.inspect(tag)) for tag in tags)
             primary_local = local[tags[0]]
             if self.params["force"] or self.module.check_mode or not primary_local or \
-                    primary_local["labels"].get(DIGEST_LABEL) != digest:
+                    primary_local["labels"].get(defn.DIGEST_LABEL) != digest:
                 self.check_schema(given["definition"], given["def_name"])
             push_refs = [str(r) for r in given["push_refs"]]
             remote = self.remote_state(push_refs) if push_refs else {}
@@ -228,7 +207,7 @@ class EEBuild(object):
 
     def _context_dir(self, staging):
         if self.params["context_dir"]:
-            return prepare_context_dir(os.path.abspath(self.params["context_dir"]))
+            return context.prepare_context_dir(os.path.abspath(self.params["context_dir"]))
         if self.params["keep_context"]:
             try:
                 return tempfile.mkdtemp(prefix="ee-build-context-")
@@ -249,22 +228,22 @@ class EEBuild(object):
                     python_path = (((resolved.derived.get("dependencies") or {}).get("python_interpreter") or {})
                                    .get("python_path") or "/usr/bin/python3")
                     try:
-                        probe = probe_base_image(self.engine, base_ref, python_path)
+                        probe = context.probe_base_image(self.engine, base_ref, python_path)
                     except CommandError as exc:
                         raise BuildError("Failed to inspect base image '%s': %s" % (base_ref, exc.summary()),
                                          "Check that it is a Linux image with /bin/sh", exc.tail())
                 derived = resolved.derived
-                helpers, result["adaptations"] = plan_adaptations(derived, probe, given["ca_files"])
-                secret_text = secret_env_text(params["galaxy_server_url"], params["galaxy_token"],
-                                              params["pip_index_url"], params["pip_extra_index_url"],
-                                              ca=bool(given["ca_files"]))
+                helpers, result["adaptations"] = context.plan_adaptations(derived, probe, given["ca_files"])
+                secret_text = context.secret_env_text(params["galaxy_server_url"], params["galaxy_token"],
+                                                      params["pip_index_url"], params["pip_extra_index_url"],
+                                                      ca=bool(given["ca_files"]))
                 context_dir = self._context_dir(staging)
                 keep = bool(params["context_dir"] or params["keep_context"])
-                log_path = None if check_mode else new_log_path(params["build_log_dir"], refs[0])
+                log_path = None if check_mode else context.new_log_path(params["build_log_dir"], refs[0])
                 log_handle = open(log_path, "a") if log_path else None  # pylint: disable=consider-using-with
                 try:
                     result["builder_invoked"] = True
-                    result["containerfile"] = render_context(
+                    result["containerfile"] = context.render_context(
                         self.runner, self.builder_bin, derived, os.path.join(staging, "defn"), context_dir,
                         helpers=helpers, ca_files=given["ca_files"], use_secret=bool(secret_text),
                         log_handle=log_handle, timeout=params["timeout"])
@@ -296,12 +275,12 @@ class EEBuild(object):
         if secret_text:
             secrets_dir = os.path.join(staging, "secrets")
             os.makedirs(secrets_dir, 0o700)
-            secret = (SECRET_ID, write_private_file(secrets_dir, "eeforge_env", secret_text))
+            secret = (context.SECRET_ID, write_private_file(secrets_dir, "eeforge_env", secret_text))
         labels = dict(given["labels"])
-        labels[DIGEST_LABEL] = given["digest"]
-        normalized = definition_label(given["resolved"].normalized)
+        labels[defn.DIGEST_LABEL] = given["digest"]
+        normalized = defn.definition_label(given["resolved"].normalized)
         if normalized:
-            labels[DEFINITION_LABEL] = normalized
+            labels[defn.DEFINITION_LABEL] = normalized
         iid_file = os.path.join(staging, "iid")
         options = BuildOptions(context_dir, [str(r) for r in refs], build_args=given["build_args"], labels=labels,
                                squash=params["squash"], no_cache=params["no_cache"], extra_args=given["extra_args"],
@@ -309,7 +288,7 @@ class EEBuild(object):
         argv = self.engine.build_argv(options)
         with open(log_path, "a") as handle:
             handle.write("$ %s\n" % " ".join(argv))
-        result["build_duration"] = round(run_build(self.engine, options, params["timeout"]), 3)
+        result["build_duration"] = round(context.run_build(self.engine, options, params["timeout"]), 3)
         result["built"] = True
         with open(iid_file) as handle:
             result["image_id"] = handle.read().strip().replace("sha256:", "")

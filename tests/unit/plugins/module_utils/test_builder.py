@@ -13,6 +13,7 @@ import pytest
 
 from ansible_collections.eeforge.builder.plugins.module_utils import _build_context as ctx
 from ansible_collections.eeforge.builder.plugins.module_utils import _builder as builder
+from ansible_collections.eeforge.builder.plugins.module_utils import _definition as defn
 
 DEBIAN = {"package_managers": ["/usr/bin/apt-get"], "pip": True, "python": True}
 DEBIAN_NO_PIP = {"package_managers": ["/usr/bin/apt-get"], "pip": False, "python": True}
@@ -258,13 +259,13 @@ def test_up_to_date_image_needs_no_schema():
     digest = definition_digest(resolve_definition(definition, None), {}, "3.2.0", {
         "labels": {}, "squash": "off", "extra_build_cli_args": [], "ca_certificates": [], "galaxy_server_url": "",
         "pip_index_url": "", "pip_extra_index_url": "", "runtime": "podman"})
-    run, schema = _run(definition, {"localhost/ee:1": {builder.DIGEST_LABEL: digest}})
+    run, schema = _run(definition, {"localhost/ee:1": {defn.DIGEST_LABEL: digest}})
     changed, result = run.run()
     assert (changed, result["up_to_date"], result["definition_digest"]) == (False, True, digest)
     assert schema.calls == 0
     # the same, forced or in check mode: validated
     for kwargs in ({"force": True}, {"check_mode": True}):
-        run, schema = _run(definition, {"localhost/ee:1": {builder.DIGEST_LABEL: digest}}, **kwargs)
+        run, schema = _run(definition, {"localhost/ee:1": {defn.DIGEST_LABEL: digest}}, **kwargs)
         run.run()
         assert schema.calls == 1, kwargs
 
@@ -274,13 +275,13 @@ def test_schema_error_still_comes_first():
     definition = {"version": 3, "images": {"base_image": {"name": "localhost/base:1"}},
                   "dependancies": {}, "dependencies": {"python": "/nonexistent/requirements.txt"}}
     run, schema = _run(definition, {})
-    with pytest.raises(builder.DefinitionError) as error:
+    with pytest.raises(defn.DefinitionError) as error:
         run.run()
     assert "'dependancies' was unexpected" in str(error.value)
     assert schema.calls == 1
     # no base image name and an unknown key: the schema's message too
     run, schema = _run({"version": 3, "dependancies": {}}, {})
-    with pytest.raises(builder.DefinitionError) as error:
+    with pytest.raises(defn.DefinitionError) as error:
         run.run()
     assert "'dependancies' was unexpected" in str(error.value)
 
