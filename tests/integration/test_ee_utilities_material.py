@@ -213,7 +213,7 @@ def test_blog_playbook_check_mode_changes_nothing(material, blog_first_run, wher
     # Each step reports what it would do.
     [build] = tasks_named(doc, "Build %s/ee_aws:1.0" % dest)
     assert build["changed"] is True, build
-    [skip] = tasks_named(doc, "Skip the verification")
+    [skip] = tasks_named(doc, "In check mode, skip the verification")
     assert "would be built" in skip["msg"]
     assert [task["changed"] for task in tasks_named(doc, "Push once verified")] == [True]
     assert [task["changed"] for task in tasks_named(doc, "Register in AWX")] == [True]
@@ -295,7 +295,7 @@ def examples(material):
     for name in EXAMPLES:
         with open(os.path.join(DATA, name), encoding="utf-8") as handle:
             plays = adapt_example(to_eeforge(yaml.safe_load(handle)), registry, tarballs)
-        project = os.path.join(material["workdir"], "project-" + name.split(".")[0])
+        project = os.path.join(material["workdir"], "project-" + os.path.splitext(name)[0])
         for path, text in PROJECT_FILES.items():
             os.makedirs(os.path.dirname(os.path.join(project, path)), exist_ok=True)
             with open(os.path.join(project, path), "w", encoding="utf-8") as handle:
