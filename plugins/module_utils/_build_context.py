@@ -272,6 +272,11 @@ def _write_helpers(helper_dir, helpers, ca_files):
                 handle.write(data)
 
 
+# ansible-builder's words for a context directory it cannot write (it prints the OSError).
+_DISK_ERRORS = ((errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system"),
+                (errno.EDQUOT, "Disk quota exceeded"))
+
+
 def render_context(runner, builder_bin, derived, staging_dir, context_dir, helpers=None, ca_files=(),
                    use_secret=False, log_handle=None, timeout=None):
     """Write ``derived`` and the helper files under ``staging_dir``, run ``ansible-builder create``
@@ -300,6 +305,13 @@ def render_context(runner, builder_bin, derived, staging_dir, context_dir, helpe
         if log_handle:
             log_handle.write("$ %s\n%s%s\n" % (" ".join(argv), exc.stdout, exc.stderr))
         lines = [line for line in (exc.stderr + "\n" + exc.stdout).splitlines() if line.strip()]
+        for code, words in _DISK_ERRORS:
+            if any(words in line for line in lines):
+                # The context directory's file system, not the definition: say which path and what to do.
+                error = path_error("render the build context into", context_dir, OSError(code, words),
+                                   option="context_dir")
+                error.log_tail = lines[-30:]
+                raise error
         cause = lines[-1].strip() if lines else exc.summary()
         raise BuildError("Failed to render build context with ansible-builder: %s" % cause,
                          "Fix the definition (see the ansible-builder message)", lines[-30:])

@@ -8,7 +8,7 @@
   registry that cannot be read is ``UNKNOWN``, with a warning);
 - decision: ``_build_plan.plan_build`` (pure);
 - execution (this file): render the context (``_build_context``), build, tag, push, prune,
-  under the per-tag lock when the collection has one, with every temp dir, auth file and log
+  under the per-tag lock (``_lock.tag_lock``, given by the module), with every temp dir, auth file and log
   handle in try/finally so an interrupted run leaves nothing behind.
 """
 

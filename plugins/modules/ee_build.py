@@ -185,6 +185,10 @@ options:
 notes:
   - Needs C(ansible-builder) (Python package and command) and podman on the host the task runs on.
   - Only ansible-builder v3 definitions are accepted.
+  - Runs for the same tags wait for each other (an exclusive lock per tag, held from the up-to-date check to
+    the last push, for at most O(timeout) seconds), so two builds of one tag never interleave.
+  - An interrupted run (SIGTERM or SIGINT, what an AWX cancel sends) removes its temporary directories, auth
+    files and lock before the task fails.
   - The image carries the labels C(io.eeforge.definition-digest) and C(io.eeforge.definition) (compact JSON of
     the normalized definition, left out when it is over 32 KiB), which C(--diff) reads back.
   - O(extra_build_cli_args) refuses credentials written inline (C(--creds), C(--password), a C(--secret) whose
@@ -341,7 +345,9 @@ from ansible_collections.eeforge.builder.plugins.module_utils._build_module impo
 from ansible_collections.eeforge.builder.plugins.module_utils._builder import EEBuild
 from ansible_collections.eeforge.builder.plugins.module_utils._definition import HAS_YAML, DefinitionError
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildFamilyError
+from ansible_collections.eeforge.builder.plugins.module_utils._lock import TagLockError, tag_lock
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
+from ansible_collections.eeforge.builder.plugins.module_utils._signals import Terminated, install_termination_handler
 
 
 def builder_version():
@@ -429,6 +435,9 @@ def builder_bin(module):
 
 
 def main():
+    # An AWX cancel (SIGTERM to the process group) raises Terminated: every temp dir, auth file and
+    # lock of the run is released by its finally block before the task fails.
+    install_termination_handler()
     module = BuildModule(
         argument_spec=argument_spec(),
         mutually_exclusive=[["definition", "definition_file"]],
@@ -445,11 +454,13 @@ def main():
     if module.params["push_retries"] < 0 or module.params["timeout"] <= 0:
         module.fail_json(msg="Failed to build image: push_retries must be >= 0 and timeout > 0. Fix the option.")
 
-    run = EEBuild(module, version, builder_schema, builder_bin(module))
+    run = EEBuild(module, version, builder_schema, builder_bin(module), lock=tag_lock)
     try:
         changed, result = run.run()
-    except (BuildFamilyError, DefinitionError, CommandError, EnvironmentError, ValueError) as exc:
+    except (BuildFamilyError, DefinitionError, CommandError, TagLockError, EnvironmentError, ValueError) as exc:
         module.fail_from(exc)
+    except Terminated as exc:
+        module.fail_json(msg=str(exc), changed=False)
     for warning in run.warnings:
         module.warn(warning)
     diff = result.pop("diff", None)

@@ -334,6 +334,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._errors import Bui
 from ansible_collections.eeforge.builder.plugins.module_utils._registry import registry_auth
 from ansible_collections.eeforge.builder.plugins.module_utils._requirements import assertion_message, parse_requirement
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
+from ansible_collections.eeforge.builder.plugins.module_utils._signals import Terminated, install_termination_handler
 
 
 def argument_spec():
@@ -363,6 +364,7 @@ def validate(module):
 
 
 def main():
+    install_termination_handler()  # a cancel still removes the private auth file and the probe container
     module = BuildModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
     validate(module)
@@ -382,6 +384,8 @@ def main():
         )
     except (EEInfoError, BuildFamilyError, CommandError, EnvironmentError, ValueError) as exc:
         module.fail_from(exc, assertions={})
+    except Terminated as exc:
+        module.fail_json(msg=str(exc), assertions={})
 
     for warning in warnings:
         module.warn(warning)

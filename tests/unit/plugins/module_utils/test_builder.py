@@ -314,3 +314,29 @@ def test_no_base_image_is_accepted_with_a_warning_naming_the_default():
     assert changed is True and result["actions"] == ["build"]
     assert any("names no images.base_image" in w and "quay.io/ansible/ansible-runner:latest" in w
                for w in run.warnings)
+
+
+def test_the_tag_lock_covers_the_whole_run_outside_check_mode():
+    """Two runs of one tag never interleave: the lock is held from the up-to-date check on."""
+    from contextlib import contextmanager  # pylint: disable=import-outside-toplevel
+    held = []
+
+    @contextmanager
+    def lock(tags, timeout=None):
+        held.append(("enter", list(tags), timeout))
+        yield
+        held.append(("exit",))
+
+    definition = {"version": 3, "images": {"base_image": {"name": "localhost/base:1"}}}
+    for check_mode in (False, True):
+        del held[:]
+        module = _Module({"definition": definition, "tags": ["localhost/ee:1", "localhost/ee:latest"]}, {},
+                         check_mode=check_mode)
+        run = builder.EEBuild(module, "3.2.0", _Schema(), "/usr/bin/ansible-builder", lock=lock)
+        run.build = lambda result, *args: held.append(("build",))
+        run.run()
+        if check_mode:
+            assert held == [("build",)]
+        else:
+            assert held == [("enter", ["localhost/ee:1", "localhost/ee:latest"], 60), ("build",), ("exit",)]
+            assert module.engine().inspected == ["localhost/ee:1", "localhost/ee:latest"]
