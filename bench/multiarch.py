@@ -108,7 +108,7 @@ def run(argv, env, cwd=None, timeout=3600):
 
 
 def arch_of(platform):
-    os_name, _, arch = platform.partition("/")
+    os_name, arch = platform.partition("/")[::2]
     if os_name != "linux" or arch not in WHEEL_PLATFORMS:
         raise SystemExit("unsupported platform %r: use linux/amd64 or linux/arm64" % platform)
     return arch
@@ -208,6 +208,10 @@ class Bench:
         self.tags, self.stage_images = [], []
 
 
+def log(msg):
+    sys.stderr.write(msg + "\n")
+
+
 COLUMNS = ("ansible-builder", "pip-emulated", "wheels-native", "cross-install")
 
 
@@ -232,9 +236,8 @@ def main():
     env.update(write_podman_config(os.path.join(work, "conf")))
     env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
     podman_env = {k: env[k] for k in ("CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF")}
-    log = lambda msg: sys.stderr.write(msg + "\n")  # noqa: E731
-    bases = {"amd64": ensure_base_image(env=podman_env, log=log), "arm64": ensure_arm64_base_image(env=podman_env,
-                                                                                                   log=log)}
+    bases = {"amd64": ensure_base_image(env=podman_env, log=log),
+             "arm64": ensure_arm64_base_image(env=podman_env, log=log)}
     bench = Bench(work, env, bases)
     results = {}
     try:
@@ -277,8 +280,8 @@ def main():
         for column in columns:
             for platform in platforms:
                 if platform != native and (column, native) in results:
-                    print("%-16s %s / %s: %.2f x" % (column, platform, native,
-                                                      results[(column, platform)] / results[(column, native)]))
+                    ratio = results[(column, platform)] / results[(column, native)]
+                    print("%-16s %s / %s: %.2f x" % (column, platform, native, ratio))
         emulated = [p for p in platforms if p != native]
         for platform in emulated:
             if ("pip-emulated", platform) in results:

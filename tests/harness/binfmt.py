@@ -63,7 +63,7 @@ def entry_state(name=DEFAULT_ENTRY, path=BINFMT_DIR):
         return None
     state = {"enabled": bool(lines) and lines[0] == "enabled", "interpreter": "", "flags": ""}
     for line in lines[1:]:
-        key, _, value = line.partition(" ")
+        key, value = line.partition(" ")[::2]
         if key == "interpreter":
             state["interpreter"] = value
         elif key == "flags:":

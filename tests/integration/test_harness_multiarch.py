@@ -17,6 +17,9 @@ from tests.harness import binfmt
 from tests.harness.multiarch import ensure_arm64_base_image, image_platform, push_base_manifest
 from tests.harness.podman_env import podman
 
+# The first run on a machine builds the arm64 base (minutes, emulated); later runs use the cache.
+pytestmark = [pytest.mark.slow]
+
 BUILT = "localhost/eeforge-t15-harness-build:1"
 
 
