@@ -12,16 +12,20 @@ enabled; :func:`ensure` does both.  The ``F`` flag makes the kernel open the
 interpreter at registration, so emulation works in containers and user
 namespaces where ``/usr/libexec/qemu-binfmt`` does not exist.
 
-``python -m tests.harness.binfmt {ensure|check|status|disable|enable} [ENTRY]`` (root).
+``python -m tests.harness.binfmt {ensure|check|status|disable|enable} [ENTRY]`` (root), and
+``python -m tests.harness.binfmt probe [arm64]`` (runs a tiny arm64 binary; works in containers).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import struct
 import subprocess
 import sys
+import tempfile
 
 BINFMT_DIR = "/proc/sys/fs/binfmt_misc"
 BINFMT_D = "/usr/lib/binfmt.d"
@@ -154,6 +158,54 @@ def disabled(name=DEFAULT_ENTRY, path=BINFMT_DIR):
             set_enabled(name, True, path)
 
 
+# exit(7) for each architecture, as machine code: (e_machine, instructions).  aarch64:
+# movz x0, #7; movz x8, #93 (exit); svc #0.
+PROBE_EXIT = 7
+_PROBE_CODE = {"arm64": (0xB7, struct.pack("<3I", 0xD28000E0, 0xD2800BA8, 0xD4000001))}
+
+
+def probe_elf(arch="arm64"):
+    """A static ELF64 little-endian executable for ``arch`` that calls exit(7): 132 bytes for arm64.
+
+    Inside a job container binfmt_misc is not mounted, so whether a foreign architecture can run
+    is found out by running one: see :func:`can_execute`.
+    """
+    machine, code = _PROBE_CODE[arch]
+    base, ehsize, phsize = 0x400000, 64, 56
+    size = ehsize + phsize + len(code)
+    header = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8) + struct.pack(
+        "<HHIQQQIHHHHHH", 2, machine, 1, base + ehsize + phsize, ehsize, 0, 0, ehsize, phsize, 1, 0, 0, 0)
+    program = struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, size, size, 0x1000)
+    return header + program + code
+
+
+def can_execute(arch="arm64"):
+    """Run :func:`probe_elf`; return None when it ran (exit 7), else a one-line reason.
+
+    ENOEXEC: no enabled binfmt_misc entry for ``arch``; ENOENT: an entry whose interpreter is not
+    reachable here (registered without the F flag).
+    """
+    workdir = tempfile.mkdtemp(prefix="eeforge-binfmt-probe-")
+    path = os.path.join(workdir, "probe-" + arch)
+    try:
+        with open(path, "wb") as handle:
+            handle.write(probe_elf(arch))
+        os.chmod(path, 0o700)
+        try:
+            res = subprocess.run([path], check=False, timeout=30)
+        except OSError as exc:
+            if exc.errno == errno.ENOEXEC:
+                return "no enabled binfmt_misc entry runs %s binaries (exec format error)" % arch
+            if exc.errno == errno.ENOENT:
+                return "the binfmt_misc entry for %s names an interpreter missing here (no F flag)" % arch
+            return "%s probe failed: %s" % (arch, exc)
+        if res.returncode != PROBE_EXIT:
+            return "%s probe exited %d instead of %d" % (arch, res.returncode, PROBE_EXIT)
+        return None
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main(argv):
     cmd = argv[0] if argv else "status"
     name = argv[1] if len(argv) > 1 else DEFAULT_ENTRY
@@ -161,8 +213,13 @@ def main(argv):
     if cmd == "status":
         print("%s: mounted=%s %s" % (name, is_mounted(), entry_state(name)))
         return 0
+    if cmd == "probe":
+        reason = can_execute(argv[1] if len(argv) > 1 else "arm64")
+        print(reason or "runs")
+        return 1 if reason else 0
     if cmd not in actions:
-        sys.stderr.write("usage: python -m tests.harness.binfmt {ensure|check|status|disable|enable} [ENTRY]\n")
+        sys.stderr.write("usage: python -m tests.harness.binfmt {ensure|check|status|disable|enable} [ENTRY]"
+                         " | probe [arm64]\n")
         return 2
     try:
         result = actions[cmd](name)

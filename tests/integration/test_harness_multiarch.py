@@ -89,11 +89,29 @@ def test_build_for_arm64_from_the_manifest_list(base_manifest):
 def test_disabled_entry_means_no_emulation_and_is_restored(emulation, podman_conf):  # pylint: disable=unused-argument
     entry = binfmt.ENTRIES["arm64"]
     ref = ensure_arm64_base_image()
+    assert binfmt.can_execute("arm64") is None
     with binfmt.disabled(entry):
         assert not binfmt.entry_state(entry)["enabled"]
+        assert binfmt.can_execute("arm64") == "no enabled binfmt_misc entry runs arm64 binaries (exec format error)"
         with pytest.raises(binfmt.BinfmtError, match="is disabled: echo 1 > /proc/sys/fs/binfmt_misc/qemu-aarch64"):
             binfmt.check(entry)
         res = podman(["run", "--rm", "--pull=never", ref, "uname", "-m"], check=False)
         assert res.returncode != 0
         assert "exec format error" in res.stderr.lower()
     assert binfmt.entry_state(entry)["enabled"]
+    assert binfmt.can_execute("arm64") is None
+
+
+def test_probe_runs_in_a_container_without_binfmt_misc(emulation, base_image, podman_conf):  # pylint: disable=unused-argument
+    """In a container /proc/sys/fs/binfmt_misc is not mounted; the probe binary still runs (F flag)."""
+    context = tempfile.mkdtemp(prefix="eeforge-t15-probe-")
+    try:
+        path = os.path.join(context, "probe")
+        with open(path, "wb") as handle:
+            handle.write(binfmt.probe_elf("arm64"))
+        os.chmod(path, 0o755)
+        res = podman(["run", "--rm", "--pull=never", "--user=root", "-v", "%s:/probe:ro,Z" % context, base_image,
+                      "sh", "-c", "ls /proc/sys/fs/binfmt_misc | wc -l; /probe/probe; echo rc=$?"])
+        assert res.stdout.split() == ["0", "rc=%d" % binfmt.PROBE_EXIT]
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
