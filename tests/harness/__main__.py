@@ -10,7 +10,7 @@ import os
 import sys
 
 from .base_image import ensure_base_image
-from .leftovers import leftovers
+from .leftovers import image_counts, leftovers
 from .podman_env import write_podman_config
 
 
@@ -30,6 +30,7 @@ def main(argv):
         # What exists before the tests run is not theirs to clean (another job on the machine).
         with open(argv[1], "w", encoding="utf-8") as handle:
             json.dump(leftovers(), handle)
+        print("images before the tests: %s" % json.dumps(image_counts(), sort_keys=True))
         return 0
     if cmd == "check-clean":
         left = leftovers()
@@ -38,11 +39,13 @@ def main(argv):
                 before = json.load(handle)
             left = {key: [v for v in value if v not in before.get(key, [])] for key, value in left.items()}
             left = {key: value for key, value in left.items() if value}
+        print("images after the tests: %s" % json.dumps(image_counts(), sort_keys=True))
         if left:
             for key, value in left.items():
                 sys.stderr.write("left behind: %s: %s\n" % (key, ", ".join(value)))
             return 1
-        print("check-clean: no containers, registry processes, stand-in servers or temp dirs left behind")
+        print("check-clean: no containers, registry processes, stand-in servers, temp dirs, tag locks, untagged or "
+              "test images left behind")
         return 0
     sys.stderr.write("unknown command %r\n" % cmd)
     return 2

@@ -73,7 +73,9 @@ class Registry:
         return bool(self.username)
 
     def start(self, timeout=30):
-        self.port = free_port()
+        """Start the registry; after ``stop(keep=True)`` on the same port and storage."""
+        if self.port is None:
+            self.port = free_port()
         auth = ""
         if self.username:
             htpasswd = os.path.join(self.workdir, "htpasswd")
@@ -153,7 +155,8 @@ class Registry:
             raise
         return headers.get("Docker-Content-Digest")
 
-    def stop(self):
+    def stop(self, keep=False):
+        """Stop the process (by PID). ``keep=True`` keeps port and storage for a later ``start()``."""
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGTERM)
             try:
@@ -165,5 +168,42 @@ class Registry:
         if self._log is not None:
             self._log.close()
             self._log = None
-        if self._own_workdir:
+        if self._own_workdir and not keep:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def storage_root(self):
+        """Where the registry keeps repositories, blobs and upload sessions."""
+        return os.path.join(self.workdir, "data", "docker", "registry", "v2")
+
+    def uploads_in_progress(self):
+        """Paths of the blob upload sessions the registry has open (a push is under way)."""
+        repos = os.path.join(self.storage_root(), "repositories")
+        found = []
+        for dirpath, dirs, _files in os.walk(repos):
+            if os.path.basename(dirpath) == "_uploads":
+                found += [os.path.join(dirpath, name) for name in dirs]
+                dirs[:] = []
+        return found
+
+    def manifest(self, repository, reference):
+        """The manifest document (parsed JSON) and its digest, or (None, None) when absent."""
+        accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+        try:
+            _status, headers, body = self._request("/v2/%s/manifests/%s" % (repository, reference),
+                                                   headers={"Accept": accept})
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None, None
+            raise
+        return json.loads(body), headers.get("Docker-Content-Digest")
+
+    def missing_blobs(self, repository, manifest):
+        """Digests of the config and layers ``manifest`` names that the registry cannot serve."""
+        digests = [manifest["config"]["digest"]] + [layer["digest"] for layer in manifest.get("layers", [])]
+        missing = []
+        for digest in digests:
+            try:
+                self._request("/v2/%s/blobs/%s" % (repository, digest), method="HEAD")
+            except urllib.error.HTTPError:
+                missing.append(digest)
+        return missing

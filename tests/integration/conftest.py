@@ -32,6 +32,7 @@ from tests.harness.collections import (  # noqa: E402  pylint: disable=wrong-imp
     build_this_collection,
     pack_installed_collection,
 )
+from tests.harness.images import remove_session_images, snapshot as image_snapshot  # noqa: E402  pylint: disable=wrong-import-position
 from tests.harness.podman_env import environment, write_podman_config  # noqa: E402  pylint: disable=wrong-import-position
 from tests.harness.registry import Registry  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -78,6 +79,18 @@ def podman_conf(registries):
             yield env
     finally:
         shutil.rmtree(confdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_images(registries):
+    """Removes, at the end, the images this session tagged for its registries (and, under
+    ``make integration``, the test images and untagged images it made: tests/harness/images.py)."""
+    before = image_snapshot()
+    yield
+    locations = []
+    for reg in registries.values():
+        locations += [reg.location, "10.0.2.2:%d" % reg.port]
+    remove_session_images(before, locations, log=lambda msg: sys.stderr.write(msg + "\n"))
 
 
 @pytest.fixture(scope="session")
