@@ -42,15 +42,13 @@ def session_images(before, registry_locations, everything=None):
 def remove_session_images(before, registry_locations, everything=None, log=None):
     """Remove what ``session_images`` names; then the untagged images that removal left. Returns the count."""
     names, ids = session_images(before, registry_locations, everything)
-    removed = 0
-    for name in names:
-        removed += podman(["rmi", name], check=False).returncode == 0
+    untagged = 0
+    removed = sum(podman(["rmi", name], check=False).returncode == 0 for name in names)
     if everything:
         # Untagging can leave images untagged (the previous build of a tag): those are the session's too.
         ids = sorted(set(ids) | set(session_images(before, (), True)[1]))
-    for image_id in ids:
-        removed += podman(["rmi", image_id], check=False).returncode == 0
+    untagged = sum(podman(["rmi", image_id], check=False).returncode == 0 for image_id in ids)
     if log and (names or ids):
-        log("removed %d of %d test images and %d untagged images the session made" % (removed, len(names) + len(ids),
-                                                                                     len(ids)))
-    return removed
+        log("session images: removed %d of %d test tags and %d of %d untagged images the session made"
+            % (removed, len(names), untagged, len(ids)))
+    return removed + untagged

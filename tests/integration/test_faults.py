@@ -202,6 +202,29 @@ def container_layer(pid):
     return None
 
 
+def build_containers_of(marker):
+    """Ids of the build containers whose image belongs to the build with ``marker`` (ee_build labels
+    every image of a build with its definition, which holds the marker)."""
+    proc = subprocess.run(["buildah", "containers", "--json"], capture_output=True, text=True, check=False)
+    found = []
+    for entry in json.loads(proc.stdout or "[]") or []:
+        image = local_image(entry.get("imageid") or "-")
+        if image and marker in json.dumps(image.get("Labels") or {}):
+            found.append(entry["id"][:12])
+    return found
+
+
+def remove_build_of(marker):
+    """The test's own clean-up after a build the cancel did not stop: its containers and images."""
+    for cid in build_containers_of(marker):
+        subprocess.run(["buildah", "rm", cid], capture_output=True, check=False)
+    out = podman(["images", "-a", "--format", "{{.ID}}"], check=False).stdout.split()
+    for image_id in out:
+        image = local_image(image_id)
+        if image and marker in json.dumps(image.get("Labels") or {}):
+            podman(["rmi", image_id], check=False)
+
+
 def lock_files(tmpdir):
     found = []
     for dirpath, _dirs, files in os.walk(tmpdir):
@@ -292,7 +315,7 @@ def test_sigterm_to_process_group_mid_build(base_image, tmp_path, scratch):
     proc = start_playbook(tmp_path, args, env=env)
     builds = []
     try:
-        _check_sigterm(proc, tag, tmpdir, builds)
+        _check_sigterm(proc, tag, tmpdir, builds, project.marker)
         # The next run builds cleanly.
         project.write_definition(base_image, steps=["RUN true"])
         result, output, _seconds = run_playbook(tmp_path, args, env=env)
@@ -306,6 +329,7 @@ def test_sigterm_to_process_group_mid_build(base_image, tmp_path, scratch):
                 break
             time.sleep(0.5)
         remove_images(tag)
+        remove_build_of(project.marker)
 
 
 def _alive(pid):
@@ -316,7 +340,7 @@ def _alive(pid):
         return False
 
 
-def _check_sigterm(proc, tag, tmpdir, builds):
+def _check_sigterm(proc, tag, tmpdir, builds, marker):
     try:
         builds += wait_for(lambda: podman_builds(proc.pid), 600, "podman build to start")
         # The RUN sleep step runs in a build container: cut there.
@@ -345,6 +369,7 @@ def _check_sigterm(proc, tag, tmpdir, builds):
     report = {
         "podman build outside the process group AWX signals": outside_group,
         "processes of the group still running": survivors,
+        "build containers": build_containers_of(marker),
         "build container (its storage layer)": [layer] if os.path.exists(layer) else [],
         "build container mounts": mounted,
         "podman build still running": ["pid %d" % p[0] for p in builds if _alive(p[0])],
@@ -399,6 +424,7 @@ def test_two_runs_of_the_same_tag_at_once(registry, base_image, tmp_path):
         assert image is not None
         manifest, digest = registry.manifest(repo, "1")
         assert manifest is not None and registry.missing_blobs(repo, manifest) == []
+        labels = image.get("Labels") or image.get("Config", {}).get("Labels") or {}
         # The registry's tag and the local tag name the same image (its config is the image id).
         assert manifest["config"]["digest"] == "sha256:" + image["Id"].replace("sha256:", ""), (digest, image["Id"])
         for result, output in results:
