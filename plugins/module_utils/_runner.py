@@ -124,7 +124,9 @@ class CommandRunner(object):
         if timeout:
             timeout_bin = self.get_bin("timeout")
             if timeout_bin:
-                run_argv = [timeout_bin, "--kill-after=10", str(int(timeout))] + run_argv
+                # --foreground: timeout(1) otherwise moves itself and the command into a process group
+                # of their own, which an AWX cancel (SIGTERM to the job's process group) never reaches.
+                run_argv = [timeout_bin, "--foreground", "--kill-after=10", str(int(timeout))] + run_argv
         env = dict(self.environ_update)
         env.update(environ_update or {})
         rc, out, err = self.module.run_command(

@@ -153,7 +153,8 @@ def test_runner_timeout_wrapper_and_calls():
     with pytest.raises(Exception) as err:
         runner.run(["podman", "build"], timeout=5)
     assert "did not finish within 5 seconds" in str(err.value)
-    assert module.calls[0]["argv"][:3] == ["/usr/bin/timeout", "--kill-after=10", "5"]
+    # --foreground keeps the command in the caller's process group, where an AWX cancel's SIGTERM arrives
+    assert module.calls[0]["argv"][:4] == ["/usr/bin/timeout", "--foreground", "--kill-after=10", "5"]
     assert runner.calls == ["podman"]
 
 
