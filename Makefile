@@ -14,7 +14,8 @@ export ANSIBLE_NOCOLOR := 1
 # Everything the tests leave in a temp dir goes below this one, removed at the end.
 WORK := $(REPO)/.cache/work
 
-APT_PACKAGES := podman buildah fuse-overlayfs skopeo runc uidmap slirp4netns debootstrap docker-registry apache2-utils git shellcheck
+APT_PACKAGES := podman buildah fuse-overlayfs skopeo runc uidmap slirp4netns debootstrap docker-registry apache2-utils git shellcheck \
+	qemu-user-static binfmt-support gnupg
 MODULES = $(basename $(notdir $(wildcard plugins/modules/*.py)))
 
 .PHONY: setup collection-link sanity units integration compat-216 lint galaxy docs changelog-lint test demo check-clean clean
@@ -26,6 +27,10 @@ setup:
 	  apt-get update -qq
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
 	fi
+	# arm64 emulation for multi-arch builds: binfmt_misc mounted, qemu-aarch64 registered with the F flag
+	# (qemu-user-static registers nothing without systemd).
+	grep -qs ' /proc/sys/fs/binfmt_misc binfmt_misc ' /proc/self/mounts || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+	[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64
 	[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
 	stamp=$(VENV)/.requirements-$$(cat test-requirements.txt requirements.txt | sha256sum | cut -c1-16)
 	if [ ! -e $$stamp ]; then
@@ -33,6 +38,7 @@ setup:
 	  touch $$stamp
 	fi
 	$(MAKE) --no-print-directory collection-link
+	$(VENV)/bin/python -m tests.harness.binfmt ensure qemu-aarch64
 	# ansible-test fetches its get-pip bootstrap from a host these machines cannot reach.
 	pipver=$$(python -c "import re,glob;print(re.search(r\"pip='([0-9.]+)'\",open(glob.glob('$(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py')[0]).read()).group(1).replace('.','_'))")
 	mkdir -p ~/.ansible/test/cache
