@@ -324,7 +324,7 @@ def test_sigterm_to_process_group_mid_build(base_image, tmp_path, scratch):
     finally:
         for pid in [p[0] for p in builds if _alive(p[0])]:
             os.kill(pid, signal.SIGTERM)  # the test's own clean-up of a build the cancel missed
-        for _ in range(60):
+        for _attempt in range(60):
             if not any(_alive(p[0]) for p in builds):
                 break
             time.sleep(0.5)
@@ -399,7 +399,7 @@ def test_two_runs_of_the_same_tag_at_once(registry, base_image, tmp_path):
     project = Project(tmp_path / "project", base_image, steps=["RUN sleep 3"], payload_bytes=4 * 1024 * 1024)
     args = {"definition_file": project.definition, "tags": [tag], "push": True}
     started = time.time()
-    procs = [start_playbook(tmp_path, args) for _ in range(2)]
+    procs = [start_playbook(tmp_path, args) for _run in range(2)]
     results = []
     try:
         for proc in procs:
@@ -417,7 +417,7 @@ def test_two_runs_of_the_same_tag_at_once(registry, base_image, tmp_path):
                 assert_one_line_failure(result, "locked")
             else:
                 assert "digest" in json.dumps(result), output
-        assert any(not r.get("failed") for r, _ in results), results
+        assert any(not r.get("failed") for r, _out in results), results
         # Never half-tagged: the local tag and the registry tag name one complete image.
         image = local_image(tag)
         assert image is not None
@@ -430,7 +430,7 @@ def test_two_runs_of_the_same_tag_at_once(registry, base_image, tmp_path):
             if not result.get("failed"):
                 assert result.get("changed") in (True, False), output
         print("two runs at once: %.1fs, changed=%s, msgs=%s" % (
-            time.time() - started, [r.get("changed") for r, _ in results], [r.get("msg") for r, _ in results]))
+            time.time() - started, [r.get("changed") for r, _out in results], [r.get("msg") for r, _out in results]))
         assert labels.get("io.eeforge.definition-digest"), labels
     finally:
         remove_images(tag)

@@ -115,7 +115,7 @@ def test_waiter_gets_the_lock_when_holder_releases(tmp_path):
     first.join(20)
     second.join(20)
     assert (first.exitcode, second.exitcode) == (0, 0)
-    events = [log.get(timeout=5) for _ in range(4)]
+    events = [log.get(timeout=5) for _event in range(4)]
     assert [(e[0], e[1]) for e in events] == [("start", "first"), ("end", "first"),
                                               ("start", "second"), ("end", "second")]
     assert os.listdir(lock_dir) == []
@@ -143,7 +143,7 @@ def test_opposite_orders_do_not_deadlock(tmp_path):
     for proc in procs:
         proc.join(30)
     assert [p.exitcode for p in procs] == [0, 0, 0]
-    events = [log.get(timeout=5) for _ in range(6)]
+    events = [log.get(timeout=5) for _event in range(6)]
     # Never two holders at once.
     assert [e[0] for e in events] == ["start", "end"] * 3
 

@@ -110,7 +110,7 @@ def test_group_kill_reaches_module_and_child(tmp_path):
     line = proc.stdout.readline()
     assert line.startswith("ready"), line
     os.killpg(proc.pid, signal.SIGTERM)
-    out, _ = proc.communicate(timeout=20)
+    out, _err = proc.communicate(timeout=20)
     assert proc.returncode == 3
     assert "Stopped by SIGTERM" in out
     assert marker.read_text() == "cleaned rc=-15"
