@@ -47,6 +47,16 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, env=None, t
     return json.loads(proc.stdout[start:]), proc.returncode, proc.stdout + proc.stderr
 
 
+def tasks_named(doc, prefix):
+    """Results of the tasks whose name starts with ``prefix`` (every play, in order) in a json callback document."""
+    found = []
+    for play in doc["plays"]:
+        for task in play["tasks"]:
+            if task["task"]["name"].split(" : ")[-1].startswith(prefix):
+                found.append(task["hosts"]["localhost"])
+    return found
+
+
 def connection(standin):
     return {"controller_host": standin.url, "controller_username": standin.username,
             "controller_password": standin.password}

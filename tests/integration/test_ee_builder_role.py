@@ -24,7 +24,7 @@ import tempfile
 import pytest
 
 from tests.harness.podman_env import podman
-from tests.integration.awx_tasks import REPO_ROOT, run_playbook
+from tests.integration.awx_tasks import REPO_ROOT, run_playbook, tasks_named
 
 PLAYBOOK = os.path.join(REPO_ROOT, "playbooks", "build_ees.yml")
 PREFIX = "eef-role"
@@ -39,16 +39,6 @@ DEPENDENCIES = {
 }
 
 pytestmark = pytest.mark.slow
-
-
-def tasks_named(doc, prefix):
-    """Results of the tasks whose name starts with ``prefix`` (every play, in order)."""
-    found = []
-    for play in doc["plays"]:
-        for task in play["tasks"]:
-            if task["task"]["name"].split(" : ")[-1].startswith(prefix):
-                found.append(task["hosts"]["localhost"])
-    return found
 
 
 def stats(doc):

@@ -33,7 +33,7 @@ from tests.harness.collections import pack_installed_collection
 from tests.harness.ee_minimal import ensure_ee_minimal_image
 from tests.harness.podman_env import podman
 from tests.harness.registry import free_port
-from tests.integration.awx_tasks import REPO_ROOT, run_playbook
+from tests.integration.awx_tasks import REPO_ROOT, run_playbook, tasks_named
 
 DATA = os.path.join(REPO_ROOT, "tests", "integration", "data", "ee_utilities")
 BLOG = os.path.join(DATA, "blog_build_ee_aws.yml")
@@ -42,15 +42,6 @@ EE_MINIMAL_PATH = "ansible-automation-platform-24/ee-minimal-rhel9:latest"
 BLOG_CONTEXT = "/tmp/ee_aws"
 
 pytestmark = pytest.mark.slow
-
-
-def tasks_named(doc, prefix):
-    found = []
-    for play in doc["plays"]:
-        for task in play["tasks"]:
-            if task["task"]["name"].split(" : ")[-1].startswith(prefix):
-                found.append(task["hosts"]["localhost"])
-    return found
 
 
 def ee_build_results(doc, prefix):
