@@ -24,11 +24,25 @@ def load(path):
         return yaml.safe_load(handle)
 
 
+FQCN = re.compile(r"(?:^\s*-?\s*|group/|lookup\(\s*'|query\(\s*')([a-z0-9_]+\.[a-z0-9_]+)\.[a-z0-9_]+[:']", re.M)
+
+
+def collections_used():
+    """Collections named by FQCN in the tasks of the roles and playbooks (the plugins import none)."""
+    found = set()
+    for path in glob.glob(os.path.join(REPO, "roles", "**", "*.yml"), recursive=True) + \
+            glob.glob(os.path.join(REPO, "playbooks", "*.yml")):
+        with open(path, encoding="utf-8") as handle:
+            found.update(FQCN.findall(handle.read()))
+    return found - {"ansible.builtin", "eeforge.builder"}
+
+
 def test_galaxy_metadata():
     galaxy = load("galaxy.yml")
     assert (galaxy["namespace"], galaxy["name"], galaxy["version"]) == ("eeforge", "builder", "0.1.0")
     assert galaxy["license"] == ["GPL-3.0-or-later"]
-    assert "containers.podman" in galaxy["dependencies"]
+    # The dependencies are exactly the collections the roles, playbooks and plugins use.
+    assert set(galaxy["dependencies"]) == collections_used()
     for ignored in ("tests/harness", "tests/integration", "tests/awx_standin", "bench", ".ci"):
         assert ignored in galaxy["build_ignore"]
 
