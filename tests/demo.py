@@ -126,6 +126,12 @@ def run_playbook(playbook, extravars, workdir, name, envvars=None):
     return runner, events
 
 
+def awx_tarball(dest_dir):
+    """A reproducible tarball of the awx.awx collection installed here, in ``dest_dir``."""
+    raw = os.path.join(dest_dir, "raw-awx")
+    return stable_tarball(pack_installed_collection("awx", "awx", raw), dest_dir)
+
+
 def build_builder_image(ref, base_image, tarballs, workdir, push=False, tls_verify=True, no_cache=False):
     """The first mover: playbooks/build_builder_ee.yml builds the builder EE ``ref`` on ``base_image``.
 
@@ -144,6 +150,9 @@ def build_builder_image(ref, base_image, tarballs, workdir, push=False, tls_veri
         "builder_ee_collections": [
             {"name": tarballs["eeforge.builder"], "type": "file"},
             {"name": tarballs["containers.podman"], "type": "file"},
+            # eeforge.builder depends on awx.awx (galaxy.yml); Galaxy is out of reach, so it comes as a tarball too.
+            {"name": tarballs.get("awx.awx") or awx_tarball(os.path.dirname(tarballs["eeforge.builder"])),
+             "type": "file"},
         ],
     }
     dummy, events = run_playbook(BUILDER_PLAYBOOK, extravars, workdir, "build-builder-ee")
