@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import importlib.util
 import json
 import os
 import stat
@@ -258,10 +259,15 @@ def test_sigstore_attachment_layout_and_dedup():
 @pytest.fixture
 def cosign_key(tmp_path):
     pytest.importorskip("nacl", reason="PyNaCl is not installed (test-requirements)")
-    # The harness writes the key (the writer side); the collection only reads it.
-    from ansible_collections.eeforge.builder.tests.harness.signing import make_cosign_key_pair  # pylint: disable=import-outside-toplevel
+    # The harness writes the key (the writer side); the collection only reads it.  It is loaded from
+    # its file: which ``ansible_collections`` tree a test run imports from (ansible-test's copy, the
+    # pytest-ansible link farm, an installed release without tests/) is not this test's business.
+    harness = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "harness", "signing.py")
+    spec = importlib.util.spec_from_file_location("eeforge_test_harness_signing", harness)
+    signing = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(signing)
 
-    key, pub = make_cosign_key_pair(str(tmp_path), "right-passphrase")
+    key, pub = signing.make_cosign_key_pair(str(tmp_path), "right-passphrase")
     with open(key) as khandle, open(pub) as phandle:
         return khandle.read(), phandle.read()
 
