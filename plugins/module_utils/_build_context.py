@@ -436,6 +436,15 @@ def new_log_path(log_dir, primary):
     return path
 
 
+def left_behind_hint(exc):
+    """``; ...`` naming the working containers a cut build had to leave (see Engine.remove_cut_build)."""
+    left = getattr(exc, "left_behind", None)
+    if not left:
+        return ""
+    return ("; podman's working containers %s were left because another podman build was running that may "
+            "own them: once it has ended, remove them with 'podman rm --force %s'" % (", ".join(left), " ".join(left)))
+
+
 def run_build(engine, options, timeout):
     """``engine.build(options)``; a failure becomes one BuildError line naming the failed step and the log."""
     log_path = options.log_path
@@ -450,6 +459,7 @@ def run_build(engine, options, timeout):
         tail = text.splitlines()[-30:]
         if exc.timed_out:
             raise BuildError("Failed to build image: the build did not finish within %s seconds" % timeout,
-                             "Raise timeout or check the build log %s" % log_path, tail, log_path)
+                             "Raise timeout or check the build log %s%s" % (log_path, left_behind_hint(exc)),
+                             tail, log_path)
         cause, hint = describe_failure(text)
         raise BuildError("Failed to build image: %s" % cause, "%s (full log: %s)" % (hint, log_path), tail, log_path)

@@ -284,7 +284,8 @@ class EEBuild(object):
         iid_file = os.path.join(staging, "iid")
         options = BuildOptions(context_dir, [str(r) for r in refs], build_args=given["build_args"], labels=labels,
                                squash=params["squash"], no_cache=params["no_cache"], extra_args=given["extra_args"],
-                               secret=secret, auth_file=base_auth, log_path=log_path, iid_file=iid_file)
+                               secret=secret, auth_file=base_auth, log_path=log_path, iid_file=iid_file,
+                               from_images=[given["resolved"].base_image])
         argv = self.engine.build_argv(options)
         with open(log_path, "a") as handle:
             handle.write("$ %s\n" % " ".join(argv))

@@ -19,6 +19,7 @@ __metaclass__ = type
 import json
 import os
 import re
+import tempfile
 import time
 
 from ansible.module_utils.common.text.converters import to_text
@@ -29,6 +30,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._errors import (
     registry_error,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, private_tempdir
+from ansible_collections.eeforge.builder.plugins.module_utils._signals import Terminated
 
 CONTAINERFILE = "Containerfile"
 
@@ -68,6 +70,31 @@ def cannot_start_containers(stderr):
     """True when podman run's error says the OCI runtime cannot set a container up here (nested, unprivileged)."""
     text = to_text(stderr or "").lower()
     return any(word in text for word in _OCI_RUNTIME_WORDS) and any(sign in text for sign in _NESTED_RUNTIME_ERRORS)
+
+
+def podman_tmp_parent():
+    """Where podman puts its temp files when not told (TMPDIR, else /var/tmp): same file system."""
+    for path in (os.environ.get("TMPDIR"), "/var/tmp", tempfile.gettempdir()):
+        if path and os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK):
+            return path
+    return None
+
+
+def running_builds():
+    """The argv (text) of every ``podman build`` / ``buildah bud|build`` running on this host."""
+    found = []
+    for name in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as handle:
+                argv = [to_text(arg, errors="surrogate_or_replace") for arg in handle.read().split(b"\0") if arg]
+        except (IOError, OSError):
+            continue
+        if len(argv) > 1 and os.path.basename(argv[0]) in ("podman", "buildah") and \
+                any(arg in ("build", "bud") for arg in argv[1:3]):
+            found.append(argv)
+    return found
 
 
 def image_path(env):
@@ -115,7 +142,7 @@ class BuildOptions(object):
     """
 
     FIELDS = ("context_dir", "tags", "build_args", "labels", "squash", "no_cache", "extra_args", "secret",
-              "auth_file", "log_path", "iid_file", "pull", "containerfile", "layers", "quiet")
+              "auth_file", "log_path", "iid_file", "pull", "containerfile", "layers", "quiet", "from_images")
 
     def __init__(self, context_dir, tags, **kwargs):
         unknown = set(kwargs) - set(self.FIELDS)
@@ -136,6 +163,9 @@ class BuildOptions(object):
         self.containerfile = kwargs.get("containerfile") or os.path.join(context_dir, CONTAINERFILE)
         self.layers = kwargs.get("layers", True)
         self.quiet = bool(kwargs.get("quiet"))
+        # The images the Containerfile's stages start FROM: a cut build's working containers of
+        # those are recognised by them (the later ones carry the build's labels).
+        self.from_images = list(kwargs.get("from_images") or [])
 
 
 class Engine(object):
@@ -264,15 +294,81 @@ class Engine(object):
     def build(self, options, timeout=None):
         """Run the build (podman streams its output to ``options.log_path``); return the seconds it took.
 
-        Raises CommandError; the caller reads the log to say which step failed.
+        podman's own temp files (``buildahNNNN``) go to a private dir that is removed afterwards.
+        A build cut short (``Terminated`` by a cancel, or the timeout) leaves podman 4's working
+        containers and their mounts: they are removed before the exception goes on, and the ids
+        that had to stay are in its ``left_behind``. Raises CommandError; the caller reads the
+        log to say which step failed.
         """
         started = time.time()
         argv = self.build_argv(options)
-        _rc, out, err = self.runner.run(argv, timeout=timeout or self.timeout, environ_update=self.environ_update or None)
+        with private_tempdir(prefix="ee-build-podman-", parent=podman_tmp_parent()) as podman_tmp:
+            env = dict(self.environ_update, TMPDIR=podman_tmp)
+            try:
+                _rc, out, err = self.runner.run(argv, timeout=timeout or self.timeout, environ_update=env)
+            except CommandError as exc:
+                if exc.timed_out:
+                    exc.left_behind = self.remove_cut_build(options, started)
+                raise
+            except Terminated as exc:
+                exc.left_behind = self.remove_cut_build(options, started)
+                raise
         if (out or err) and options.log_path:
             with open(options.log_path, "a") as handle:
                 handle.write(out + err)
         return time.time() - started
+
+    def remove_cut_build(self, options, since):
+        """Remove the working containers a cut build of ``options`` left; return the ids left in place.
+
+        A working container is this build's when it was created since ``since`` and its image
+        carries all of the build's labels (every step after the first commits one), or it is one
+        of ``from_images`` (a stage's first container). While another ``podman build`` runs, a
+        container it may own (of a shared FROM image, or of the same labels) is left, and named.
+        """
+        containers = self._working_containers(since)
+        if not containers:
+            return []
+        from_ids = set()
+        for ref in options.from_images:
+            info = self.inspect(ref)
+            if info:
+                from_ids.add(info["id"])
+        others = running_builds()
+        wanted = ["%s=%s" % item for item in sorted(options.labels.items())]
+        same_labels_elsewhere = bool(wanted) and any(all(w in argv for w in wanted) for argv in others)
+        labels_of = {}
+        remove, leave = [], []
+        for cid, image_id in containers:
+            if image_id not in labels_of:
+                info = self.inspect(image_id) if image_id else None
+                labels_of[image_id] = (info or {}).get("labels") or {}
+            labels = labels_of[image_id]
+            owned = bool(wanted) and all(labels.get(k) == v for k, v in options.labels.items())
+            if owned:
+                (leave if same_labels_elsewhere else remove).append(cid)
+            elif image_id in from_ids:
+                (leave if others else remove).append(cid)
+        if remove:
+            self.run(["rm", "--force"] + remove, check=False, timeout=120)
+            still = set(cid for cid, _image in self._working_containers(since))
+            leave += [cid for cid in remove if cid in still]
+        return [cid[:12] for cid in leave]
+
+    def _working_containers(self, since):
+        """``(id, image id)`` of the build (``storage``-only) containers created since ``since``."""
+        try:
+            rc, out, _err = self.run(["ps", "--all", "--external", "--format", "json"], check=False, timeout=60)
+            entries = json.loads(out) if rc == 0 and out.strip() else []
+        except (CommandError, ValueError):
+            return []
+        found = []
+        for entry in entries if isinstance(entries, list) else []:
+            created = entry.get("Created") if isinstance(entry, dict) else None
+            state = "%s %s" % (entry.get("State") or "", entry.get("Status") or "") if isinstance(entry, dict) else ""
+            if isinstance(created, (int, float)) and created >= int(since) - 1 and "storage" in state.lower():
+                found.append((entry.get("Id") or "", (entry.get("ImageID") or "").replace("sha256:", "")))
+        return [item for item in found if item[0]]
 
     def import_tarball(self, tarball, ref, timeout=None):
         """``podman import`` a rootfs tarball as ``ref`` (ee_builder_preflight's probe image)."""

@@ -14,13 +14,18 @@ __metaclass__ = type
 
 import os
 import shutil
+import signal
 import tempfile
+import time
 from contextlib import contextmanager
 
 from ansible.module_utils.common.text.converters import to_native
 
 # Exit status of coreutils timeout(1) when the time limit is hit.
 TIMEOUT_RC = 124
+# Seconds a command cut short gets to end after SIGTERM before SIGKILL (AWX waits longer than
+# that before it SIGKILLs a cancelled job).
+STOP_GRACE = 30
 
 
 class CommandError(Exception):
@@ -81,6 +86,29 @@ def write_private_file(directory, name, content):
     return path
 
 
+def stop_process(proc, grace=STOP_GRACE):
+    """End ``proc`` (a Popen) and reap it: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if proc is None:
+        return
+    try:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # it may have had one already (a group kill); twice is harmless
+            deadline = time.time() + grace
+            while proc.poll() is None and time.time() < deadline:
+                time.sleep(0.1)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    except OSError:
+        pass  # already gone
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            try:
+                stream.close()
+            except (IOError, OSError):
+                pass
+
+
 class CommandRunner(object):
     """Runs argv lists through ``module.run_command`` with an explicit environment.
 
@@ -129,10 +157,18 @@ class CommandRunner(object):
                 run_argv = [timeout_bin, "--foreground", "--kill-after=10", str(int(timeout))] + run_argv
         env = dict(self.environ_update)
         env.update(environ_update or {})
-        rc, out, err = self.module.run_command(
-            run_argv, data=data, binary_data=binary_data, environ_update=env, cwd=cwd, check_rc=False,
-            expand_user_and_vars=False,
-        )
+        started = []
+        try:
+            rc, out, err = self.module.run_command(
+                run_argv, data=data, binary_data=binary_data, environ_update=env, cwd=cwd, check_rc=False,
+                expand_user_and_vars=False, before_communicate_callback=started.append,
+            )
+        except BaseException:
+            # Terminated (a cancel) or anything else cut run_command short: the command may still
+            # be running. Stop it and wait, so that whatever cleans up next (temp dirs, the build's
+            # working containers) does not race it.
+            stop_process(started[0] if started else None)
+            raise
         timed_out = bool(timeout) and rc == TIMEOUT_RC
         if check and rc != 0:
             raise CommandError(argv, rc, out, err, timed_out=timed_out, timeout=timeout)

@@ -187,8 +187,10 @@ notes:
   - Only ansible-builder v3 definitions are accepted.
   - Runs for the same tags wait for each other (an exclusive lock per tag, held from the up-to-date check to
     the last push, for at most O(timeout) seconds), so two builds of one tag never interleave.
-  - An interrupted run (SIGTERM or SIGINT, what an AWX cancel sends) removes its temporary directories, auth
-    files and lock before the task fails.
+  - An interrupted run (SIGTERM or SIGINT, what an AWX cancel sends) stops and waits for C(podman build),
+    removes the working containers (and their mounts) that build created, its temporary directories, auth
+    files and lock, then fails. So does a build cut by O(timeout). While another C(podman build) runs on the
+    same host, a working container it may own is left, and the error names it.
   - The image carries the labels C(io.eeforge.definition-digest) and C(io.eeforge.definition) (compact JSON of
     the normalized definition, left out when it is over 32 KiB), which C(--diff) reads back.
   - O(extra_build_cli_args) refuses credentials written inline (C(--creds), C(--password), a C(--secret) whose
@@ -341,6 +343,7 @@ import sys
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.eeforge.builder.plugins.module_utils._build_context import left_behind_hint
 from ansible_collections.eeforge.builder.plugins.module_utils._build_module import BuildModule
 from ansible_collections.eeforge.builder.plugins.module_utils._builder import EEBuild
 from ansible_collections.eeforge.builder.plugins.module_utils._definition import HAS_YAML, DefinitionError
@@ -460,7 +463,7 @@ def main():
     except (BuildFamilyError, DefinitionError, CommandError, TagLockError, EnvironmentError, ValueError) as exc:
         module.fail_from(exc)
     except Terminated as exc:
-        module.fail_json(msg=str(exc), changed=False)
+        module.fail_json(msg=str(exc) + left_behind_hint(exc), changed=False)
     for warning in run.warnings:
         module.warn(warning)
     diff = result.pop("diff", None)

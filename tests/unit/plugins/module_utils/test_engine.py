@@ -8,18 +8,25 @@ __metaclass__ = type
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
+from ansible_collections.eeforge.builder.plugins.module_utils import _engine
 from ansible_collections.eeforge.builder.plugins.module_utils._engine import (
     CHROOT_SH,
     BuildOptions,
     Engine,
     cannot_start_containers,
     parse_image_inspect,
+    running_builds,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import EngineError, RegistryError
-from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
+from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, CommandRunner
+from ansible_collections.eeforge.builder.plugins.module_utils._signals import Terminated
 
 INSPECT = [{
     "Id": "c4e8" * 16, "Digest": "sha256:" + "ab" * 32, "RepoDigests": ["localhost/ee@sha256:" + "ab" * 32],
@@ -136,7 +143,11 @@ def test_environment_reaches_every_command():
     eng, runner = engine({}, environ_update={"CONTAINERS_STORAGE_CONF": "/w/storage.conf"})
     eng.import_tarball("/w/probe.tar", "localhost/p:1")
     eng.build(BuildOptions("/w/ctx", ["localhost/p:2"], pull="never", layers=False, quiet=True))
-    assert all(c["env"] == {"CONTAINERS_STORAGE_CONF": "/w/storage.conf"} for c in runner.calls)
+    assert all(c["env"]["CONTAINERS_STORAGE_CONF"] == "/w/storage.conf" for c in runner.calls)
+    # The build also gets a TMPDIR of its own (podman's buildahNNNN files), removed afterwards.
+    assert [sorted(c["env"]) for c in runner.calls] == [["CONTAINERS_STORAGE_CONF"],
+                                                        ["CONTAINERS_STORAGE_CONF", "TMPDIR"]]
+    assert not os.path.exists(runner.calls[1]["env"]["TMPDIR"])
 
 
 CRUN_PROC = "Error: crun: mount `proc` to `proc`: Operation not permitted: OCI permission denied"
@@ -171,3 +182,153 @@ def test_run_in_image_does_not_fall_back_when_the_command_fails():
 def test_cannot_start_containers_words():
     assert cannot_start_containers(CRUN_PROC)
     assert not cannot_start_containers('Error: runc: exec: "python3": executable file not found in $PATH')
+
+
+# ------------------------------------------------------------------------------------------------
+# a build cut short (an AWX cancel, or the timeout): podman 4's working containers are removed
+# ------------------------------------------------------------------------------------------------
+
+BASE_ID = "ba5e" * 16
+STEP_ID = "57e9" * 16
+OTHER_ID = "0the" * 16
+OURS = {"io.eeforge.definition-digest": "sha256:" + "d1" * 32}
+
+
+class CutBuildRunner(object):
+    """``podman build`` is cut (raises ``cut``); ps/inspect/rm answer from the storage it describes."""
+
+    def __init__(self, containers, cut, images):
+        self.containers = containers  # the ``podman ps --all --external`` entries
+        self.images = images  # ref or id -> labels
+        self.cut = cut
+        self.calls = []
+
+    def run(self, argv, data=None, check=True, environ_update=None, timeout=None, **kwargs):
+        self.calls.append({"argv": list(argv), "env": environ_update})
+        verb = argv[1]
+        if verb == "build":
+            tmp = environ_update["TMPDIR"]
+            assert os.path.isdir(tmp) and (os.stat(tmp).st_mode & 0o777) == 0o700
+            open(os.path.join(tmp, "buildah123"), "w").close()  # what podman leaves there
+            raise self.cut
+        if verb == "ps":
+            return 0, json.dumps(self.containers), ""
+        if verb == "image":
+            labels = self.images.get(argv[-1])
+            if labels is None:
+                return 125, "", "Error: %s: image not known" % argv[-1]
+            image_id = BASE_ID if argv[-1] == "localhost/base:1" else argv[-1]
+            return 0, json.dumps([{"Id": image_id, "Config": {"Labels": labels}}]), ""
+        if verb == "rm":
+            gone = set(argv[3:])
+            self.containers = [c for c in self.containers if c["Id"] not in gone]
+            return 0, "", ""
+        raise AssertionError("unexpected %s" % argv)
+
+
+def _storage(cid, image_id, created, state="storage"):
+    return {"Id": cid, "ImageID": image_id, "Created": created, "State": state, "Status": state.capitalize()}
+
+
+def _cut_build(tmp_path, monkeypatch, cut, others=()):
+    now = int(time.time())
+    containers = [
+        _storage("c1" * 32, BASE_ID, now + 1),           # the first stage's container, of the FROM image
+        _storage("c2" * 32, STEP_ID, now + 2),           # a later step's, of an image with the build's labels
+        _storage("c3" * 32, STEP_ID, now - 3600),        # an older build's (before this one started)
+        _storage("c4" * 32, OTHER_ID, now + 2),          # another build's, of an unrelated image
+        _storage("c5" * 32, BASE_ID, now + 2, "exited"),  # a podman container, not a build's
+    ]
+    runner = CutBuildRunner(containers, cut, {"localhost/base:1": {}, BASE_ID: {}, STEP_ID: dict(OURS, x="y"),
+                                              OTHER_ID: {"k": "v"}})
+    monkeypatch.setattr(_engine, "running_builds", lambda: [list(argv) for argv in others])
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    eng = Engine(runner, "/usr/bin/podman")
+    options = BuildOptions(str(tmp_path / "ctx"), ["localhost/ee:1"], labels=OURS, from_images=["localhost/base:1"])
+    with pytest.raises(type(cut)) as err:
+        eng.build(options)
+    return err.value, runner
+
+
+@pytest.mark.parametrize("cut", [Terminated(signal.SIGTERM), CommandError(["podman"], 124, timed_out=True, timeout=5)],
+                         ids=["sigterm", "timeout"])
+def test_cut_build_removes_its_working_containers_and_podmans_temp_dir(tmp_path, monkeypatch, cut):
+    exc, runner = _cut_build(tmp_path, monkeypatch, cut)
+    removed = [call["argv"][3:] for call in runner.calls if call["argv"][1] == "rm"]
+    assert removed == [["c1" * 32, "c2" * 32]], runner.calls
+    assert exc.left_behind == []
+    assert sorted(c["Id"][:2] for c in runner.containers) == ["c3", "c4", "c5"]
+    # podman's temp dir (TMPDIR of the build, below the TMPDIR podman would have used) is gone.
+    tmp = [call["env"]["TMPDIR"] for call in runner.calls if call["argv"][1] == "build"][0]
+    assert os.path.dirname(tmp) == str(tmp_path) and not os.path.exists(tmp)
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_cut_build_leaves_what_another_running_build_may_own(tmp_path, monkeypatch):
+    other = ["podman", "build", "--label", "other=1", "-t", "localhost/other:1", "/ctx"]
+    exc, runner = _cut_build(tmp_path, monkeypatch, Terminated(signal.SIGTERM), others=[other])
+    removed = [call["argv"][3:] for call in runner.calls if call["argv"][1] == "rm"]
+    assert removed == [["c2" * 32]]  # carries this build's labels: ours whatever else runs
+    assert exc.left_behind == ["c1" * 6]  # of the shared FROM image: it may be the other build's
+    # Another build of the very same labels (the same definition, another tag): nothing is taken.
+    same = ["podman", "build", "--label", "%s=%s" % list(OURS.items())[0], "/ctx"]
+    exc, runner = _cut_build(tmp_path, monkeypatch, Terminated(signal.SIGTERM), others=[same])
+    assert not [call for call in runner.calls if call["argv"][1] == "rm"]
+    assert exc.left_behind == ["c1" * 6, "c2" * 6]
+
+
+def test_cut_build_message_names_what_was_left():
+    from ansible_collections.eeforge.builder.plugins.module_utils._build_context import left_behind_hint  # pylint: disable=import-outside-toplevel
+
+    exc = Terminated(signal.SIGTERM)
+    assert left_behind_hint(exc) == ""
+    exc.left_behind = ["c1c1c1c1c1c1"]
+    hint = left_behind_hint(exc)
+    assert "c1c1c1c1c1c1" in hint and "podman rm --force c1c1c1c1c1c1" in hint and "\n" not in hint
+
+
+def test_running_builds_reads_proc(tmp_path):
+    # A process whose argv is "podman build": sh running ./build, which waits on its stdin in a builtin.
+    (tmp_path / "build").write_text("read line\n")
+    proc = subprocess.Popen(["podman", "build"], executable="/bin/sh", cwd=str(tmp_path), stdin=subprocess.PIPE)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline and ["podman", "build"] not in running_builds():
+            time.sleep(0.05)
+        assert ["podman", "build"] in running_builds()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert ["podman", "build"] not in running_builds()
+
+
+class CutModule(object):
+    """run_command as AnsibleModule's: starts the command, hands the Popen to the callback, then is cut."""
+
+    def __init__(self):
+        self.proc = None
+
+    def get_bin_path(self, name, required=False):
+        return "/usr/bin/" + name
+
+    def run_command(self, argv, before_communicate_callback=None, **kwargs):
+        self.proc = subprocess.Popen([sys.executable, "-c", "import signal, time; "
+                                      "signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); "
+                                      "time.sleep(60)"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        before_communicate_callback(self.proc)
+        assert self.proc.stdout.readline() == b"ready\n"
+        raise Terminated(signal.SIGTERM)
+
+
+def test_runner_stops_and_reaps_the_command_a_cancel_cut(monkeypatch):
+    from ansible_collections.eeforge.builder.plugins.module_utils import _runner  # pylint: disable=import-outside-toplevel
+
+    monkeypatch.setattr(_runner, "STOP_GRACE", 1)
+    monkeypatch.setattr(_runner.stop_process, "__defaults__", (1,))
+    module = CutModule()
+    started = time.time()
+    with pytest.raises(Terminated):
+        CommandRunner(module).run(["/usr/bin/podman", "build", "."])
+    # The command ignored SIGTERM: it got SIGKILL after the grace, and it was reaped (no zombie).
+    assert module.proc.returncode == -signal.SIGKILL
+    assert time.time() - started < 20

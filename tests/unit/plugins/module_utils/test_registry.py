@@ -33,7 +33,7 @@ class FakeModule(object):
         return "/usr/bin/" + name if name in self.bins else None
 
     def run_command(self, argv, data=None, binary_data=False, environ_update=None, cwd=None, check_rc=False,
-                    expand_user_and_vars=True):
+                    expand_user_and_vars=True, before_communicate_callback=None):
         self.expanded = getattr(self, "expanded", []) + [expand_user_and_vars]
         auth = None
         if "--authfile" in argv and os.path.exists(argv[argv.index("--authfile") + 1]):
