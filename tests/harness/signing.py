@@ -161,7 +161,7 @@ class LookasideServer:
 
 
 def signing_utils():
-    """The collection's ``_signing`` module_utils (found as ansible_collections.eeforge.builder)."""
+    """The collection's ``_signing`` and ``_sigstore`` module_utils (found as ansible_collections.eeforge.builder)."""
     link = os.path.join(COLLECTIONS_ROOT, "ansible_collections", "eeforge", "builder")
     if not os.path.exists(link):
         os.makedirs(os.path.dirname(link), exist_ok=True)
@@ -169,9 +169,9 @@ def signing_utils():
     if COLLECTIONS_ROOT not in sys.path:
         sys.path.insert(0, COLLECTIONS_ROOT)
     # pylint: disable=import-outside-toplevel
-    from ansible_collections.eeforge.builder.plugins.module_utils import _signing
+    from ansible_collections.eeforge.builder.plugins.module_utils import _signing, _sigstore
 
-    return _signing
+    return _signing, _sigstore
 
 
 def make_cosign_key_pair(directory, passphrase, name="cosign", pem_type="ENCRYPTED COSIGN PRIVATE KEY"):
@@ -254,22 +254,22 @@ def attach_sigstore_signature(image, key_path, passphrase, workdir, policy, tls_
     attachment goes to the registry through ``skopeo copy --preserve-digests oci:DIR docker://``.
     Returns the manifest digest that was signed.
     """
-    _signing = signing_utils()
+    _signing, _sigstore = signing_utils()
     tls = "--tls-verify=%s" % str(tls_verify).lower()
     digest = skopeo(["--policy", policy, "inspect", tls, "--format", "{{.Digest}}", "docker://" + image]).stdout.strip()
     with open(key_path, encoding="utf-8") as handle:
-        private_key = _signing.decrypt_cosign_private_key(handle.read(), passphrase)
+        private_key = _sigstore.decrypt_cosign_private_key(handle.read(), passphrase)
     name = _signing.signature_scope(image)
-    payload = _signing.sigstore_payload(digest, name, creator="eeforge tests")
-    attachment = _signing.sigstore_attachment([(payload, _signing.sign_sigstore_payload(private_key, payload))])
+    payload = _sigstore.sigstore_payload(digest, name, creator="eeforge tests")
+    attachment = _sigstore.sigstore_attachment([(payload, _sigstore.sign_sigstore_payload(private_key, payload))])
     layout = tempfile.mkdtemp(prefix="oci-attach-", dir=workdir)
     try:
-        for rel, data in _signing.oci_layout_files(attachment["manifest"], attachment["blobs"]).items():
+        for rel, data in _sigstore.oci_layout_files(attachment["manifest"], attachment["blobs"]).items():
             path = os.path.join(layout, rel)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as handle:
                 handle.write(data)
-        target = "docker://%s:%s" % (name, _signing.sigstore_attachment_tag(digest))
+        target = "docker://%s:%s" % (name, _sigstore.sigstore_attachment_tag(digest))
         skopeo(["--policy", policy, "copy", "--preserve-digests", "--dest-tls-verify=%s" % str(tls_verify).lower(),
                 "oci:" + layout, target])
     finally:

@@ -34,7 +34,7 @@ from tests.harness.signing import (
     write_secret_file,
 )
 
-sg = signing_utils()
+sg, ss = signing_utils()
 
 
 def _debian_build(package):
@@ -291,11 +291,11 @@ def test_sigstore_attachment_is_found_by_pull_policy(registry, workdir, tiny_ima
             "docker://" + unsigned])
     digest = attach_sigstore_signature(signed, key, passphrase, workdir, policy)
 
-    tag = sg.sigstore_attachment_tag(digest)
+    tag = ss.sigstore_attachment_tag(digest)
     assert tag in registry.tags("sigstore-%s/tiny" % run)
     raw = skopeo(["--policy", policy, "inspect", "--raw", "--tls-verify=false",
                   "docker://%s:%s" % (sg.signature_scope(signed), tag)]).stdout
-    found = sg.parse_sigstore_attachment(raw)
+    found = ss.parse_sigstore_attachment(raw)
     assert len(found) == 1
     payload_dir = os.path.join(workdir, "attachment")
     accept = _policy(workdir, "sigstore-accept", registry, {"type": "insecureAcceptAnything"})
@@ -305,9 +305,9 @@ def test_sigstore_attachment_is_found_by_pull_policy(registry, workdir, tiny_ima
         payload = handle.read()
     assert sg.parse_signing_payload(payload)["manifest_digest"] == digest
     with open(pub, encoding="utf-8") as handle:
-        assert sg.verify_sigstore_signature(handle.read(), payload, found[0]["signature"])
+        assert ss.verify_sigstore_signature(handle.read(), payload, found[0]["signature"])
     with open(other_pub, encoding="utf-8") as handle:
-        assert not sg.verify_sigstore_signature(handle.read(), payload, found[0]["signature"])
+        assert not ss.verify_sigstore_signature(handle.read(), payload, found[0]["signature"])
 
     home = sg.registries_d_home(os.path.join(workdir, "sigstore-home"), [regd_config])
     ok, refusal = _pull(unsigned, policy, home)

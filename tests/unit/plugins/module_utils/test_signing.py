@@ -16,31 +16,33 @@ import pytest
 
 from ansible_collections.eeforge.builder.plugins.module_utils._signing import (
     SigningError,
-    decrypt_cosign_private_key,
     gpg_requirement,
     gpg_sign_check_argv,
     gpg_sign_check_error,
     key_kind,
     lookaside_path,
-    oci_layout_files,
     parse_gpg_status,
     parse_signing_payload,
-    parse_sigstore_attachment,
     policy_document,
     policy_error,
-    public_key_id,
     registries_d_config,
     registries_d_home,
-    sign_sigstore_payload,
     signature_scope,
+    sigstore_requirement,
+    verification_policy,
+    write_policy,
+    write_registries_d,
+)
+from ansible_collections.eeforge.builder.plugins.module_utils._sigstore import (
+    decrypt_cosign_private_key,
+    oci_layout_files,
+    parse_sigstore_attachment,
+    public_key_id,
+    sign_sigstore_payload,
     sigstore_attachment,
     sigstore_attachment_tag,
     sigstore_payload,
-    sigstore_requirement,
-    verification_policy,
     verify_sigstore_signature,
-    write_policy,
-    write_registries_d,
 )
 
 DIGEST = "sha256:" + "60" * 32
