@@ -8,7 +8,7 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    """Connection options of the eeforge.builder AWX modules (plugins/module_utils/_awx_client.py)."""
+    """Connection options of the eeforge.builder AWX modules (plugins/module_utils/_awx_settings.py)."""
 
     DOCUMENTATION = r"""
 options:

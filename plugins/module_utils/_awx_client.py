@@ -6,15 +6,14 @@
 Everything here talks to AWX through awxkit's ``Connection`` (a ``requests`` session with basic or
 bearer auth); nothing else in the collection does HTTP to AWX.
 
-- ``CONNECTION_ARGSPEC``: the shared options, read from the task or from the environment variables
-  awx.awx reads (``CONTROLLER_*`` first, then the ``TOWER_*`` aliases), so credentials AWX injects
-  into a job ("Red Hat Ansible Automation Platform" credential type) just work.
-- ``AwxSettings.from_params()``: the options turned into host, API root and auth, as awx.awx does.
+- ``_awx_settings``: the shared options (``CONNECTION_ARGSPEC``) and ``AwxSettings``, where AWX is
+  and how to authenticate.
 - ``AwxClient``: ``get``/``list``/``list_in``/``create``/``patch``/``delete`` plus name-or-id lookups,
   and ``open_token``/``close_token`` for runs that authenticate once (bulk forms). Transient
   failures (connection reset or refused, timeouts, 502/503/504) are retried a bounded number of times
   with exponential backoff; every other failure raises ``AwxError``.
-- ``describe_http_error()``: the ONE place that turns an HTTP status and body into a cause and a fix.
+- ``_awx_messages.describe_http_error()``: the ONE place that turns an HTTP status and body into a
+  cause and a fix.
 - ``pick()``, ``same_ref()``, ``in_organization()``, ``find_workflow_node()``: name-or-id matching on
   objects already fetched, shared by every module.
 
@@ -26,15 +25,20 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
 import re
 import sys
 import time
 import traceback
 
-from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.six import string_types
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
+
+from ansible_collections.eeforge.builder.plugins.module_utils._awx_messages import (
+    RETRY_STATUSES,
+    describe_http_error,
+    one_line,
+    seconds,
+)
 
 
 def _awxkit_packages_without_init():
@@ -75,47 +79,14 @@ else:
     HAS_AWXKIT = True
     AWXKIT_IMPORT_ERROR = None
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_TIMEOUT = 10.0
-DEFAULT_API_PREFIX = "/api/"
 # AWX caps page_size at 200, silently (contract fleet/103, 108).
 MAX_PAGE_SIZE = 200
 # Values per ``__in`` filter: one page each, and a query string well under common URL limits.
 IN_CHUNK = 200
 IN_CHUNK_CHARS = 3000
 
-# Options shared by every AWX module, with the environment variables awx.awx reads
-# (awx.awx plugins/module_utils/controller_api.py, ControllerModule.AUTH_ARGSPEC).
-CONNECTION_ARGSPEC = dict(
-    controller_host=dict(
-        type="str", aliases=["tower_host"],
-        fallback=(env_fallback, ["CONTROLLER_HOST", "TOWER_HOST"]),
-    ),
-    controller_username=dict(
-        type="str", aliases=["tower_username"],
-        fallback=(env_fallback, ["CONTROLLER_USERNAME", "TOWER_USERNAME"]),
-    ),
-    controller_password=dict(
-        type="str", no_log=True, aliases=["tower_password"],
-        fallback=(env_fallback, ["CONTROLLER_PASSWORD", "TOWER_PASSWORD"]),
-    ),
-    controller_oauthtoken=dict(
-        type="raw", no_log=True, aliases=["tower_oauthtoken"],
-        fallback=(env_fallback, ["CONTROLLER_OAUTH_TOKEN", "TOWER_OAUTH_TOKEN"]),
-    ),
-    validate_certs=dict(
-        type="bool", aliases=["tower_verify_ssl"],
-        fallback=(env_fallback, ["CONTROLLER_VERIFY_SSL", "TOWER_VERIFY_SSL"]),
-    ),
-    request_timeout=dict(
-        type="float",
-        fallback=(env_fallback, ["CONTROLLER_REQUEST_TIMEOUT"]),
-    ),
-)
-
 # Statuses and exceptions worth another try: the request did not reach AWX's application, or AWX
-# (or the proxy in front of it) was briefly unavailable.
-RETRY_STATUSES = (502, 503, 504)
+# (or the proxy in front of it) was briefly unavailable (RETRY_STATUSES: _awx_messages).
 IDEMPOTENT_METHODS = ("get", "head", "options", "put", "patch", "delete")
 if HAS_AWXKIT:
     NOT_RETRIED_ERRORS = (requests.exceptions.SSLError, requests.exceptions.InvalidURL,
@@ -137,73 +108,6 @@ class AwxError(Exception):
         self.method = method
         self.path = path
         self.body = body
-
-
-class AwxSettings(object):
-    """Where AWX is and how to authenticate, resolved like awx.awx does.
-
-    ``origin`` is ``scheme://host[:port]``; ``api_root`` the path of the v2 API (``/api/v2/``, with
-    the path of ``controller_host`` in front when it has one, and ``CONTROLLER_OPTIONAL_API_URLPATTERN_PREFIX``
-    instead of ``/api/`` when that is set). ``auth`` is ``'token'``, ``'basic'`` or None.
-    """
-
-    def __init__(self, host=None, username=None, password=None, token=None, validate_certs=True,
-                 request_timeout=DEFAULT_TIMEOUT, api_prefix=DEFAULT_API_PREFIX):
-        host = (host or DEFAULT_HOST).strip()
-        if not re.match(r"^https?://", host):
-            host = "https://" + host
-        parts = urlsplit(host)
-        if not parts.hostname:
-            raise ValueError("controller_host '%s' is not a URL. Use e.g. https://awx.example.com" % host)
-        self.host = host
-        self.origin = "%s://%s" % (parts.scheme, parts.netloc)
-        prefix = "/" + (api_prefix or DEFAULT_API_PREFIX).strip("/") + "/"
-        self.api_root = parts.path.rstrip("/") + prefix + "v2/"
-        self.username = username or None
-        self.password = password or None
-        self.token = token or None
-        self.validate_certs = True if validate_certs is None else bool(validate_certs)
-        self.request_timeout = DEFAULT_TIMEOUT if request_timeout is None else float(request_timeout)
-        if self.request_timeout <= 0:
-            raise ValueError("request_timeout must be more than 0 seconds, not %s" % request_timeout)
-        if self.token:
-            self.auth = "token"
-        elif self.username and self.password:
-            self.auth = "basic"
-        else:
-            self.auth = None
-
-    @classmethod
-    def from_params(cls, params, environ=None):
-        """Build from module params (``CONNECTION_ARGSPEC`` keys, env fallbacks already applied)."""
-        environ = os.environ if environ is None else environ
-        token = params.get("controller_oauthtoken")
-        if isinstance(token, dict):
-            # What awx.awx's token module returns (controller_token fact).
-            if "token" not in token:
-                raise ValueError("controller_oauthtoken is a dict without a 'token' key. "
-                                 "Give the token string, or the dict the awx.awx token module returns")
-            token = token["token"]
-        elif token is not None and not isinstance(token, string_types):
-            raise ValueError("controller_oauthtoken must be a string or a dict with 'token', not a %s"
-                             % type(token).__name__)
-        return cls(
-            host=params.get("controller_host"),
-            username=params.get("controller_username"),
-            password=params.get("controller_password"),
-            token=token,
-            validate_certs=params.get("validate_certs"),
-            request_timeout=params.get("request_timeout"),
-            api_prefix=environ.get("CONTROLLER_OPTIONAL_API_URLPATTERN_PREFIX") or DEFAULT_API_PREFIX,
-        )
-
-    def who(self):
-        """How we authenticate, for messages (never the secret)."""
-        if self.auth == "token":
-            return "the OAuth token"
-        if self.auth == "basic":
-            return "user '%s'" % self.username
-        return "anonymous access"
 
 
 class _TimeoutSession(requests.Session if HAS_AWXKIT else object):
@@ -238,126 +142,19 @@ def make_connection(settings):
     return connection
 
 
-# ---------------------------------------------------------------------------------------------
-# HTTP status -> message: the one place.
-
-def _one_line(text):
-    return re.sub(r"\s+", " ", str(text)).strip()
-
-
-def _flatten(value):
-    if isinstance(value, dict):
-        return [_one_line(item) for item in _render_fields(value)]
-    if isinstance(value, (list, tuple)):
-        out = []
-        for item in value:
-            out.extend(_flatten(item))
-        return out
-    return [_one_line(value)]
-
-
-def _render_fields(body, prefix=""):
-    parts = []
-    for key, value in body.items():
-        if isinstance(value, dict):
-            parts.extend(_render_fields(value, prefix + key + "."))
-            continue
-        label = "" if key in ("__all__", "detail", "non_field_errors", "error") and not prefix else prefix + key + ": "
-        parts.append(label + " ".join(_flatten(value)))
-    return parts
-
-
-def render_body(body, limit=400):
-    """AWX's error body as one line: ``field: message; other.field: message`` (400s are keyed by field)."""
-    if body is None or body == "" or body == {}:
-        return ""
-    if isinstance(body, dict):
-        text = "; ".join(part.rstrip(".") for part in _render_fields(body) if part)
-    elif isinstance(body, (list, tuple)):
-        text = "; ".join(part.rstrip(".") for part in _flatten(body))
-    else:
-        text = _one_line(body)
-    if len(text) > limit:
-        text = text[:limit] + "..."
-    return text
-
-
-def _detail(body):
-    if isinstance(body, dict) and isinstance(body.get("detail"), string_types):
-        return _one_line(body["detail"]).rstrip(".")
-    return render_body(body)
-
-
-def describe_http_error(status, method, path, body, settings, attempts=1, location=None):
-    """``(cause, fix)`` for an HTTP error answer. The only place that maps statuses to messages.
-
-    A 2xx answer whose body is not JSON also comes here: it is not AWX's API answering.
-    """
-    method = method.upper()
-    if status < 300:
-        return ("%s answered %s %s with a %d that is not JSON (%s)" % (settings.origin, method, path, status,
-                                                                       render_body(body, limit=80)),
-                "Set controller_host to the address of AWX's API, not of a web page or login proxy")
-    if status < 400:
-        return ("AWX answered %d to %s %s, redirecting to %s" % (status, method, path, location or "another address"),
-                "Set controller_host to the address AWX redirects to (for example https:// instead of http://)")
-    if status == 400:
-        return ("AWX rejected the request (400): %s" % (render_body(body) or "no details given"),
-                "Fix the values named above")
-    if status == 401:
-        if settings.auth is None:
-            return ("AWX answered 401: no credentials were given",
-                    "Set controller_username and controller_password, or controller_oauthtoken "
-                    "(or the CONTROLLER_USERNAME/CONTROLLER_PASSWORD or CONTROLLER_OAUTH_TOKEN environment variables)")
-        if settings.auth == "token":
-            return ("AWX answered 401: it rejected the OAuth token",
-                    "Check controller_oauthtoken; the token may be expired, revoked or for another AWX")
-        return ("AWX answered 401: it rejected the password of user '%s'" % settings.username,
-                "Check controller_username and controller_password (basic authentication must be enabled in AWX)")
-    if status == 403:
-        detail = _detail(body)
-        cause = "AWX answered 403 (%s may not %s %s)" % (settings.who(), method, path)
-        if detail and not detail.startswith("You do not have permission"):
-            cause += ": %s" % detail
-        return (cause, "Use an account with the admin role on this object (or a superuser)")
-    if status == 404:
-        detail = _detail(body)
-        return ("AWX answered 404 for %s %s%s" % (method, path, (": %s" % detail) if detail else ""),
-                "Check that the object exists, that %s can see it, and that controller_host '%s' is AWX's address"
-                % (settings.who(), settings.host))
-    if status == 405:
-        return ("AWX answered 405: %s is not allowed on %s" % (method, path),
-                "Check the AWX version: this module needs AWX 21 or later")
-    if status == 409:
-        return ("AWX answered 409 (conflict): %s" % (render_body(body) or "no details given"),
-                "Wait for running jobs that use the object to finish, then retry")
-    if status in RETRY_STATUSES:
-        return ("AWX answered %d to %s %s after %d attempt%s" % (status, method, path, attempts, "s" if attempts > 1 else ""),
-                "AWX or the proxy in front of it is unavailable or overloaded; retry later")
-    if status >= 500:
-        return ("AWX answered %d (server error) to %s %s: %s" % (status, method, path, render_body(body) or "no details"),
-                "Check the AWX task and web logs")
-    return ("AWX answered %d to %s %s: %s" % (status, method, path, render_body(body) or "no details"),
-            "Check controller_host and the AWX version")
-
-
 def describe_transport_error(error, method, path, settings, attempts):
     """``(cause, fix)`` when AWX did not answer: TLS, timeouts, refused or reset connections."""
     tries = "%d attempt%s" % (attempts, "s" if attempts > 1 else "")
-    reason = _one_line(error)
+    reason = one_line(error)
     if isinstance(error, requests.exceptions.SSLError):
         return ("the TLS certificate of %s could not be verified (%s)" % (settings.origin, reason),
                 "Install the CA that signed it, or set validate_certs to false for a test server only")
     if isinstance(error, requests.exceptions.Timeout):
-        timeout = _num(settings.request_timeout)
+        timeout = seconds(settings.request_timeout)
         return ("AWX at %s did not answer %s %s within %ss (%s)" % (settings.origin, method.upper(), path, timeout, tries),
                 "Raise request_timeout, or check that AWX is up")
     return ("could not reach AWX at %s (%s; %s)" % (settings.origin, reason, tries),
             "Check controller_host, the network and that AWX is running")
-
-
-def _num(value):
-    return ("%g" % value) if isinstance(value, float) else str(value)
 
 
 def _sent_nothing(error):

@@ -30,7 +30,7 @@ Errors, one line each (``Failed to <verb> <kind> '<name>': <cause>. <fix>``)::
 
 ``AwxError`` (from ``_awx_client``) has ``cause``, ``fix``, ``status``, ``method``, ``path`` and ``body``;
 catch it yourself to treat a status as an answer (``client.get_or_none`` already turns 404 into None).
-HTTP statuses become messages only in ``_awx_client.describe_http_error``: never build them in a module.
+HTTP statuses become messages only in ``_awx_messages.describe_http_error``: never build them in a module.
 ``module.settings`` (``AwxSettings``) tells how the module authenticates (``settings.who()``).
 
 Writes that honour check mode and set ``changed`` (check mode: nothing is sent, the result is
@@ -67,12 +67,11 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import (
     AWXKIT_IMPORT_ERROR,
-    CONNECTION_ARGSPEC,
     HAS_AWXKIT,
     AwxClient,
     AwxError,
-    AwxSettings,
 )
+from ansible_collections.eeforge.builder.plugins.module_utils._awx_settings import CONNECTION_ARGSPEC, AwxSettings
 
 
 PAST = {"create": "created", "update": "updated", "delete": "deleted"}

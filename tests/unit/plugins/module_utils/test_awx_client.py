@@ -21,15 +21,14 @@ from requests.structures import CaseInsensitiveDict
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import (
     AwxClient,
     AwxError,
-    AwxSettings,
-    describe_http_error,
     find_workflow_node,
     in_organization,
     make_connection,
     pick,
-    render_body,
     same_ref,
 )
+from ansible_collections.eeforge.builder.plugins.module_utils._awx_messages import describe_http_error, render_body
+from ansible_collections.eeforge.builder.plugins.module_utils._awx_settings import AwxSettings
 
 HOST = "https://awx.example.com"
 UNAUTHORIZED = {"detail": "Authentication credentials were not provided. To establish a login session, visit /api/login/."}
