@@ -141,6 +141,7 @@ def build_builder_image(ref, base_image, tarballs, workdir, push=False, tls_veri
     ``base_image``.
     """
     started = time.time()
+    previous = run(["podman", "image", "inspect", "--format", "{{.Id}}", ref], check=False).stdout.strip()
     extravars = {
         "builder_ee_image": ref,
         "builder_ee_base_image": base_image,
@@ -158,6 +159,9 @@ def build_builder_image(ref, base_image, tarballs, workdir, push=False, tls_veri
     dummy, events = run_playbook(BUILDER_PLAYBOOK, extravars, workdir, "build-builder-ee")
     result = ([res for res in task_results(events, "") if "definition_digest" in res] or [{}])[-1]
     facts = image_facts(ref, base_image)
+    if previous and previous != facts["id"].replace("sha256:", ""):
+        # The tag moved to the new build: the builder EE it named before goes (unless something uses it).
+        run(["podman", "rmi", previous], check=False)
     facts.update({
         "built": bool(result.get("built")),
         "build_duration": result.get("build_duration"),

@@ -29,6 +29,7 @@ import re
 import time
 
 from ansible_collections.eeforge.builder.plugins.module_utils._definition import dump_definition
+from ansible_collections.eeforge.builder.plugins.module_utils._cut_build import left_behind_hint
 from ansible_collections.eeforge.builder.plugins.module_utils._engine import CONTAINERFILE
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildError, path_error
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
@@ -434,15 +435,6 @@ def new_log_path(log_dir, primary):
     except (IOError, OSError) as exc:
         raise path_error("write build log in", log_dir, exc, option="build_log_dir")
     return path
-
-
-def left_behind_hint(exc):
-    """``; ...`` naming the working containers a cut build had to leave (see Engine.remove_cut_build)."""
-    left = getattr(exc, "left_behind", None)
-    if not left:
-        return ""
-    return ("; podman's working containers %s were left because another podman build was running that may "
-            "own them: once it has ended, remove them with 'podman rm --force %s'" % (", ".join(left), " ".join(left)))
 
 
 def run_build(engine, options, timeout):

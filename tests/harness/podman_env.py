@@ -110,7 +110,9 @@ def podman(args, env=None, check=True, input_data=None, timeout=1800):
 
 
 def list_containers(env=None):
-    out = podman(["ps", "-a", "--format", "{{.ID}} {{.Names}}"], env=env).stdout
+    """Every container podman knows, also the build (``storage``-only) containers buildah and
+    ``podman build`` make, which ``podman ps -a`` alone does not show: a cut build leaves those."""
+    out = podman(["ps", "-a", "--external", "--format", "{{.ID}} {{.Names}} {{.Status}}"], env=env).stdout
     return [line for line in out.splitlines() if line.strip()]
 
 

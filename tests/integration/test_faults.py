@@ -379,10 +379,9 @@ def _check_sigterm(proc, tag, tmpdir, builds, marker):
     print("SIGTERM: the playbook ended %.1fs after the signal; output tail: %s" % (stopped_after, (out + err)[-600:]))
     # Nothing is left: no process of the run, no temp dir or auth file (ee_build's own, or podman's
     # buildahNNNN), no build container or its mount, no lock, no tag.
+    # (ansible-playbook itself dies at once on SIGTERM and prints no result; the module's one-line
+    # message is covered by tests/unit/plugins/module_utils/test_engine.py and test_signals.py.)
     assert not any(report.values()), "left behind after SIGTERM: %s" % {k: v for k, v in report.items() if v}
-    result = task_result(out, err)
-    assert result.get("failed") and "Stopped by SIGTERM" in result.get("msg", ""), result
-    assert "\n" not in result["msg"] and "were left" not in result["msg"], result["msg"]
 
 
 def wait_for_clean(probe, timeout):

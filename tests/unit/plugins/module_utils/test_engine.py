@@ -15,14 +15,14 @@ import time
 
 import pytest
 
-from ansible_collections.eeforge.builder.plugins.module_utils import _engine
+from ansible_collections.eeforge.builder.plugins.module_utils import _cut_build as cut_build_utils
+from ansible_collections.eeforge.builder.plugins.module_utils._cut_build import running_builds
 from ansible_collections.eeforge.builder.plugins.module_utils._engine import (
     CHROOT_SH,
     BuildOptions,
     Engine,
     cannot_start_containers,
     parse_image_inspect,
-    running_builds,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import EngineError, RegistryError
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, CommandRunner
@@ -241,7 +241,7 @@ def _cut_build(tmp_path, monkeypatch, cut, others=()):
     ]
     runner = CutBuildRunner(containers, cut, {"localhost/base:1": {}, BASE_ID: {}, STEP_ID: dict(OURS, x="y"),
                                               OTHER_ID: {"k": "v"}})
-    monkeypatch.setattr(_engine, "running_builds", lambda: [list(argv) for argv in others])
+    monkeypatch.setattr(cut_build_utils, "running_builds", lambda: [list(argv) for argv in others])
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     eng = Engine(runner, "/usr/bin/podman")
     options = BuildOptions(str(tmp_path / "ctx"), ["localhost/ee:1"], labels=OURS, from_images=["localhost/base:1"])
@@ -278,7 +278,7 @@ def test_cut_build_leaves_what_another_running_build_may_own(tmp_path, monkeypat
 
 
 def test_cut_build_message_names_what_was_left():
-    from ansible_collections.eeforge.builder.plugins.module_utils._build_context import left_behind_hint  # pylint: disable=import-outside-toplevel
+    from ansible_collections.eeforge.builder.plugins.module_utils._cut_build import left_behind_hint  # pylint: disable=import-outside-toplevel
 
     exc = Terminated(signal.SIGTERM)
     assert left_behind_hint(exc) == ""
