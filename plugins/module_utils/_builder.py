@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from ansible_collections.eeforge.builder.plugins.module_utils import _build_context as context
 from ansible_collections.eeforge.builder.plugins.module_utils import _build_inputs as inputs
 from ansible_collections.eeforge.builder.plugins.module_utils import _definition as defn
+from ansible_collections.eeforge.builder.plugins.module_utils._build_base import recorded_base_digest, resolve_base
 from ansible_collections.eeforge.builder.plugins.module_utils._build_plan import UNKNOWN, plan_build
 from ansible_collections.eeforge.builder.plugins.module_utils._engine import BuildOptions
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import (
@@ -36,7 +37,11 @@ from ansible_collections.eeforge.builder.plugins.module_utils._errors import (
     path_error,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import ImageRefError, split_ref
-from ansible_collections.eeforge.builder.plugins.module_utils._registry import inspect_remote, registry_auth
+from ansible_collections.eeforge.builder.plugins.module_utils._registry import (
+    inspect_remote,
+    registry_auth,
+    resolve_digest,
+)
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import (
     CommandError,
     private_tempdir,
@@ -122,7 +127,6 @@ class EEBuild(object):
             "pip_extra_index_url": params["pip_extra_index_url"] or "",
             "runtime": "podman",
         }
-        digest = defn.definition_digest(resolved, build_args, self.builder_version, extra)
         push_refs = [r for r in refs if r.registry != "localhost"] if params["push"] else []
         if params["push"] and not push_refs:
             raise BuildInputError("Failed to push image '%s': every tag is local ('localhost/...')" % refs[0],
@@ -131,7 +135,12 @@ class EEBuild(object):
             self.warnings.append("Not pushed (local-only names): %s" % ", ".join(
                 str(r) for r in refs if r.registry == "localhost"))
         return dict(refs=refs, push_refs=push_refs, build_args=build_args, extra_args=extra_args, labels=labels,
-                    ca_files=ca_files, definition=definition, def_name=def_name, resolved=resolved, digest=digest)
+                    ca_files=ca_files, definition=definition, def_name=def_name, resolved=resolved, digest_extra=extra)
+
+    def digest(self, given, base):
+        """The definition digest: the inputs, and what the base image is (``refresh_base``)."""
+        extra = dict(given["digest_extra"], base_image_digest=base.digest)
+        return defn.definition_digest(given["resolved"], given["build_args"], self.builder_version, extra)
 
     # -- state --------------------------------------------------------------------------------
     def remote_state(self, refs):
@@ -150,14 +159,38 @@ class EEBuild(object):
                 self.warnings.append("Check mode could not read '%s' from its registry (%s)" % (ref, exc.cause))
         return state
 
+    def base_state(self, given, local_base, recorded):
+        """The base image's identity for this run (see ``_build_base``); its warnings are kept."""
+        params = self.params
+
+        def lookup(ref):
+            return resolve_digest(self.module, ref, username=params["base_registry_username"],
+                                  password=params["base_registry_password"], tls_verify=params["tls_verify"],
+                                  runner=self.runner, timeout=120)
+
+        def exists(image_id):
+            return self.engine.exists(image_id)
+
+        base_ref = given["resolved"].base_image
+        base, warnings = resolve_base(base_ref, local_base, recorded, params["refresh_base"],
+                                      lookup, check_mode=self.module.check_mode, exists=exists)
+        if base.source == "unqualified" and not self.module.check_mode:
+            with registry_auth(self.module, split_ref(base_ref).registry, params["base_registry_username"],
+                               params["base_registry_password"], None) as base_auth:
+                self._ensure_base(base, base_auth)
+            base, warnings = resolve_base(base_ref, self.engine.inspect(base_ref), recorded, params["refresh_base"],
+                                          lookup, check_mode=False, exists=exists)
+        self.warnings += warnings
+        return base
+
     # -- the run ------------------------------------------------------------------------------
     def run(self):
         started = time.time()
         given = self.inputs()
-        refs, digest = given["refs"], given["digest"]
+        refs = given["refs"]
         tags = [str(r) for r in refs]
         result = {
-            "definition_digest": digest, "tags": tags, "image_id": None, "digest": None, "pushed": [],
+            "definition_digest": None, "base_image_digest": None, "base_image_moved": False, "tags": tags, "image_id": None, "digest": None, "pushed": [],
             "containerfile": None, "build_log": None, "built": False, "builder_invoked": False, "adaptations": [],
             "actions": [], "ansible_builder_version": self.builder_version, "context_dir": None,
             "referenced_files": [f.path for f in given["resolved"].files],
@@ -166,13 +199,25 @@ class EEBuild(object):
             self.check_schema(given["definition"], given["def_name"])  # its message before "podman is missing"
         lock = _no_lock if self.module.check_mode else self.lock
         with lock(tags, timeout=self.params["timeout"]):
-            local = dict((tag, self.engine.inspect(tag)) for tag in tags)
+            base_ref = given["resolved"].base_image
+            observed = self.engine.inspect_many(tags + [base_ref])  # one podman call for the tags and the base
+            local = dict((tag, observed[tag]) for tag in tags)
             primary_local = local[tags[0]]
-            if self.params["force"] or self.module.check_mode or not primary_local or \
-                    primary_local["labels"].get(defn.DIGEST_LABEL) != digest:
-                self.check_schema(given["definition"], given["def_name"])
+            if self.params["force"] or self.module.check_mode or not primary_local:
+                self.check_schema(given["definition"], given["def_name"])  # before anything asks a registry
             push_refs = [str(r) for r in given["push_refs"]]
             remote = self.remote_state(push_refs) if push_refs else {}
+            recorded = recorded_base_digest(primary_local, *[remote.get(r) for r in push_refs])
+            try:
+                base = given["base"] = self.base_state(given, observed[base_ref], recorded)
+            except BuildError:
+                self.check_schema(given["definition"], given["def_name"])  # the schema's message comes first
+                raise
+            digest = given["digest"] = self.digest(given, base)
+            result.update(definition_digest=digest, base_image_digest=base.digest,
+                          base_image_moved=bool(recorded and base.digest and recorded != base.digest))
+            if primary_local and primary_local["labels"].get(defn.DIGEST_LABEL) != digest:
+                self.check_schema(given["definition"], given["def_name"])
             plan = plan_build(digest, tags, push_refs, local, remote, force=self.params["force"],
                               definition=given["resolved"].normalized)
             self.warnings += plan.warnings
@@ -190,19 +235,21 @@ class EEBuild(object):
         return plan.changed, result
 
     # -- build --------------------------------------------------------------------------------
-    def _ensure_base(self, base_ref, base_auth):
-        """Make sure the base image is local (pull it, except in check mode). Returns True if local."""
-        if self.engine.exists(base_ref):
+    def _ensure_base(self, base, base_auth):
+        """Make sure ``base.build_ref`` is local (pull it, except in check mode). Returns True if local."""
+        if not base.pull:
             return True
         if self.module.check_mode:
             self.warnings.append("Base image '%s' is not in local storage and check mode does not pull it: its package "
-                                 "manager is unknown, so the Debian adaptation is decided at build time" % base_ref)
+                                 "manager is unknown, so the Debian adaptation is decided at build time" % base.ref)
             return False
         try:
-            self.engine.pull(base_ref, auth_file=base_auth, tls_verify=self.params["tls_verify"])
+            self.engine.pull(base.build_ref, auth_file=base_auth, tls_verify=self.params["tls_verify"])
         except RegistryError as exc:
-            raise BuildError(exc.cause.replace("Failed to pull image", "Failed to pull base image"),
-                             exc.fix + " (base_registry_username/base_registry_password)")
+            raise BuildError(exc.cause.replace("Failed to pull image", "Failed to pull base image").replace(
+                "'%s'" % base.build_ref, "'%s'" % base.ref if base.build_ref == base.ref else
+                "'%s' (%s)" % (base.ref, base.build_ref)),
+                exc.fix + " (base_registry_username/base_registry_password)")
         return True
 
     def _context_dir(self, staging):
@@ -219,18 +266,19 @@ class EEBuild(object):
         params = self.params
         check_mode = self.module.check_mode
         resolved = given["resolved"]
-        base_ref = resolved.base_image
+        base = given["base"]
+        base_ref = base.build_ref
         with private_tempdir(prefix="ee-build-") as staging:
-            with registry_auth(self.module, split_ref(base_ref).registry, params["base_registry_username"],
+            with registry_auth(self.module, split_ref(base.ref).registry, params["base_registry_username"],
                                params["base_registry_password"], None) as base_auth:
                 probe = None
-                if self._ensure_base(base_ref, base_auth):
+                if self._ensure_base(base, base_auth):
                     python_path = (((resolved.derived.get("dependencies") or {}).get("python_interpreter") or {})
                                    .get("python_path") or "/usr/bin/python3")
                     try:
                         probe = context.probe_base_image(self.engine, base_ref, python_path)
                     except CommandError as exc:
-                        raise BuildError("Failed to inspect base image '%s': %s" % (base_ref, exc.summary()),
+                        raise BuildError("Failed to inspect base image '%s': %s" % (base.ref, exc.summary()),
                                          "Check that it is a Linux image with /bin/sh", exc.tail())
                 derived = resolved.derived
                 helpers, result["adaptations"] = context.plan_adaptations(derived, probe, given["ca_files"])
@@ -277,15 +325,18 @@ class EEBuild(object):
             os.makedirs(secrets_dir, 0o700)
             secret = (context.SECRET_ID, write_private_file(secrets_dir, "eeforge_env", secret_text))
         labels = dict(given["labels"])
+        labels.update(given["base"].labels())
         labels[defn.DIGEST_LABEL] = given["digest"]
         normalized = defn.definition_label(given["resolved"].normalized)
         if normalized:
             labels[defn.DEFINITION_LABEL] = normalized
         iid_file = os.path.join(staging, "iid")
-        options = BuildOptions(context_dir, [str(r) for r in refs], build_args=given["build_args"], labels=labels,
+        build_args = dict(given["build_args"])
+        build_args.setdefault("EE_BASE_IMAGE", given["base"].build_ref)  # exactly the base the digest covers
+        options = BuildOptions(context_dir, [str(r) for r in refs], build_args=build_args, labels=labels,
                                squash=params["squash"], no_cache=params["no_cache"], extra_args=given["extra_args"],
                                secret=secret, auth_file=base_auth, log_path=log_path, iid_file=iid_file,
-                               from_images=[given["resolved"].base_image])
+                               from_images=[given["base"].build_ref])
         argv = self.engine.build_argv(options)
         with open(log_path, "a") as handle:
             handle.write("$ %s\n" % " ".join(argv))

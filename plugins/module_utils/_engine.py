@@ -19,7 +19,6 @@ __metaclass__ = type
 import json
 import os
 import re
-import tempfile
 import time
 
 from ansible.module_utils.common.text.converters import to_text
@@ -29,6 +28,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._errors import (
     RegistryError,
     registry_error,
 )
+from ansible_collections.eeforge.builder.plugins.module_utils._cut_build import podman_tmp_parent, remove_cut_build
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, private_tempdir
 from ansible_collections.eeforge.builder.plugins.module_utils._signals import Terminated
 
@@ -72,31 +72,6 @@ def cannot_start_containers(stderr):
     return any(word in text for word in _OCI_RUNTIME_WORDS) and any(sign in text for sign in _NESTED_RUNTIME_ERRORS)
 
 
-def podman_tmp_parent():
-    """Where podman puts its temp files when not told (TMPDIR, else /var/tmp): same file system."""
-    for path in (os.environ.get("TMPDIR"), "/var/tmp", tempfile.gettempdir()):
-        if path and os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK):
-            return path
-    return None
-
-
-def running_builds():
-    """The argv (text) of every ``podman build`` / ``buildah bud|build`` running on this host."""
-    found = []
-    for name in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % name, "rb") as handle:
-                argv = [to_text(arg, errors="surrogate_or_replace") for arg in handle.read().split(b"\0") if arg]
-        except (IOError, OSError):
-            continue
-        if len(argv) > 1 and os.path.basename(argv[0]) in ("podman", "buildah") and \
-                any(arg in ("build", "bud") for arg in argv[1:3]):
-            found.append(argv)
-    return found
-
-
 def image_path(env):
     """The PATH in an image's configured environment (``KEY=VALUE`` list), or the usual default."""
     for item in env or []:
@@ -113,6 +88,11 @@ def parse_image_inspect(text):
         if not data:
             raise ValueError("podman image inspect returned an empty list")
         data = data[0]
+    return image_facts(data)
+
+
+def image_facts(data):
+    """One entry of ``podman image inspect`` (a dict) -> the facts. Raises ValueError."""
     if not isinstance(data, dict):
         raise ValueError("podman image inspect returned a %s, not an object" % type(data).__name__)
     config = data.get("Config") or {}
@@ -199,6 +179,32 @@ class Engine(object):
         except (ValueError, TypeError, AttributeError) as exc:
             raise EngineError("Failed to inspect image '%s': %s image inspect printed unreadable JSON (%s)"
                               % (ref, self.name, exc), "Check the %s installation" % self.name)
+
+    def inspect_many(self, refs):
+        """``{ref: facts or None}`` for several local images in one ``podman image inspect``.
+
+        podman prints the images it found, in order, and names each missing one on stderr; when
+        its answer cannot be matched to ``refs`` that way, each is inspected on its own.
+        """
+        refs = list(dict.fromkeys(refs))
+        if len(refs) < 2:
+            return dict((ref, self.inspect(ref)) for ref in refs)
+        rc, out, err = self.run(["image", "inspect"] + refs, check=False)
+        missing = [ref for ref in refs if ("%s: image not known" % ref) in err]
+        found = [ref for ref in refs if ref not in missing]
+        try:
+            data = json.loads(out) if out.strip() else []
+        except ValueError:
+            data = None
+        others = [line for line in err.splitlines() if line.strip() and "image not known" not in line]
+        if not isinstance(data, list) or len(data) != len(found) or others or (rc != 0 and not missing):
+            return dict((ref, self.inspect(ref)) for ref in refs)
+        try:
+            facts = dict((ref, image_facts(entry)) for ref, entry in zip(found, data))
+        except (ValueError, TypeError, AttributeError):
+            return dict((ref, self.inspect(ref)) for ref in refs)
+        facts.update((ref, None) for ref in missing)
+        return facts
 
     def exists(self, ref):
         rc, _out, _err = self.run(["image", "exists", ref], check=False)
@@ -308,67 +314,15 @@ class Engine(object):
                 _rc, out, err = self.runner.run(argv, timeout=timeout or self.timeout, environ_update=env)
             except CommandError as exc:
                 if exc.timed_out:
-                    exc.left_behind = self.remove_cut_build(options, started)
+                    exc.left_behind = remove_cut_build(self, options, started)
                 raise
             except Terminated as exc:
-                exc.left_behind = self.remove_cut_build(options, started)
+                exc.left_behind = remove_cut_build(self, options, started)
                 raise
         if (out or err) and options.log_path:
             with open(options.log_path, "a") as handle:
                 handle.write(out + err)
         return time.time() - started
-
-    def remove_cut_build(self, options, since):
-        """Remove the working containers a cut build of ``options`` left; return the ids left in place.
-
-        A working container is this build's when it was created since ``since`` and its image
-        carries all of the build's labels (every step after the first commits one), or it is one
-        of ``from_images`` (a stage's first container). While another ``podman build`` runs, a
-        container it may own (of a shared FROM image, or of the same labels) is left, and named.
-        """
-        containers = self._working_containers(since)
-        if not containers:
-            return []
-        from_ids = set()
-        for ref in options.from_images:
-            info = self.inspect(ref)
-            if info:
-                from_ids.add(info["id"])
-        others = running_builds()
-        wanted = ["%s=%s" % item for item in sorted(options.labels.items())]
-        same_labels_elsewhere = bool(wanted) and any(all(w in argv for w in wanted) for argv in others)
-        labels_of = {}
-        remove, leave = [], []
-        for cid, image_id in containers:
-            if image_id not in labels_of:
-                info = self.inspect(image_id) if image_id else None
-                labels_of[image_id] = (info or {}).get("labels") or {}
-            labels = labels_of[image_id]
-            owned = bool(wanted) and all(labels.get(k) == v for k, v in options.labels.items())
-            if owned:
-                (leave if same_labels_elsewhere else remove).append(cid)
-            elif image_id in from_ids:
-                (leave if others else remove).append(cid)
-        if remove:
-            self.run(["rm", "--force"] + remove, check=False, timeout=120)
-            still = set(cid for cid, _image in self._working_containers(since))
-            leave += [cid for cid in remove if cid in still]
-        return [cid[:12] for cid in leave]
-
-    def _working_containers(self, since):
-        """``(id, image id)`` of the build (``storage``-only) containers created since ``since``."""
-        try:
-            rc, out, _err = self.run(["ps", "--all", "--external", "--format", "json"], check=False, timeout=60)
-            entries = json.loads(out) if rc == 0 and out.strip() else []
-        except (CommandError, ValueError):
-            return []
-        found = []
-        for entry in entries if isinstance(entries, list) else []:
-            created = entry.get("Created") if isinstance(entry, dict) else None
-            state = "%s %s" % (entry.get("State") or "", entry.get("Status") or "") if isinstance(entry, dict) else ""
-            if isinstance(created, (int, float)) and created >= int(since) - 1 and "storage" in state.lower():
-                found.append((entry.get("Id") or "", (entry.get("ImageID") or "").replace("sha256:", "")))
-        return [item for item in found if item[0]]
 
     def import_tarball(self, tarball, ref, timeout=None):
         """``podman import`` a rootfs tarball as ``ref`` (ee_builder_preflight's probe image)."""

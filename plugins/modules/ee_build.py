@@ -98,6 +98,19 @@ options:
     description: Build even if the primary tag is up to date.
     type: bool
     default: false
+  refresh_base:
+    description:
+      - Before deciding, look up what the base image's tag points at now (its manifest digest in its registry;
+        the local image id for a C(localhost/) base), so that an EE on C(...:latest) is rebuilt when its base
+        moves, with no other change. The definition digest covers it, the image records it in the label
+        C(io.eeforge.base-digest), and the build starts exactly from it (a tag that moves during the build cannot
+        mix two bases).
+      - When the registry cannot be asked or does not have the base, the local copy is used, with a warning.
+      - V(false) uses the base digest the last build recorded (the base is neither looked up nor pulled again);
+        without such a build, it is looked up as with V(true).
+      - The lookup uses O(base_registry_username) and O(base_registry_password), and needs C(skopeo).
+    type: bool
+    default: true
   prune_images:
     description:
       - After a rebuild, remove the image the primary tag pointed to before when no other tag uses it.
@@ -192,7 +205,9 @@ notes:
     files and lock, then fails. So does a build cut by O(timeout). While another C(podman build) runs on the
     same host, a working container it may own is left, and the error names it.
   - The image carries the labels C(io.eeforge.definition-digest) and C(io.eeforge.definition) (compact JSON of
-    the normalized definition, left out when it is over 32 KiB), which C(--diff) reads back.
+    the normalized definition, left out when it is over 32 KiB), which C(--diff) reads back, and the base
+    image's name and digest (C(org.opencontainers.image.base.name), C(org.opencontainers.image.base.digest),
+    C(io.eeforge.base-digest)).
   - O(extra_build_cli_args) refuses credentials written inline (C(--creds), C(--password), a C(--secret) whose
     C(src) is not a file, a C(--build-arg) with a token, password or secret name).
 seealso:
@@ -272,6 +287,20 @@ definition_digest:
   returned: success
   type: str
   sample: sha256:0d5e...
+base_image_digest:
+  description:
+    - What the base image was taken to be (see O(refresh_base)); also the image labels C(io.eeforge.base-digest)
+      and C(org.opencontainers.image.base.digest).
+    - The registry's manifest digest, or C(sha256:<image id>) for a local-only base; V(null) when check mode
+      could not find out.
+  returned: success
+  type: str
+  sample: sha256:6f1d...
+base_image_moved:
+  description: V(true) when the base image is not the one the image was last built on (so it is rebuilt).
+  returned: success
+  type: bool
+  sample: false
 containerfile:
   description: Text of the Containerfile that was built (or would be built in check mode); null when nothing had
     to be built.
@@ -343,9 +372,9 @@ import sys
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.eeforge.builder.plugins.module_utils._build_context import left_behind_hint
 from ansible_collections.eeforge.builder.plugins.module_utils._build_module import BuildModule
 from ansible_collections.eeforge.builder.plugins.module_utils._builder import EEBuild
+from ansible_collections.eeforge.builder.plugins.module_utils._cut_build import left_behind_hint
 from ansible_collections.eeforge.builder.plugins.module_utils._definition import HAS_YAML, DefinitionError
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildFamilyError
 from ansible_collections.eeforge.builder.plugins.module_utils._lock import TagLockError, tag_lock
@@ -407,6 +436,7 @@ def argument_spec():
         squash=dict(type="str", default="off", choices=["off", "new", "all"]),
         no_cache=dict(type="bool", default=False),
         force=dict(type="bool", default=False),
+        refresh_base=dict(type="bool", default=True),
         prune_images=dict(type="bool", default=False),
         extra_build_cli_args=dict(type="list", elements="str", default=[]),
         context_dir=dict(type="path"),

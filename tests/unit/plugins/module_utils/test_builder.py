@@ -196,17 +196,26 @@ class _Runner(object):
         raise AssertionError(argv)
 
 
+BASE_ID = "b" * 64
+
+
 class _Engine(object):
-    """``inspect`` answers from ``images`` (ref -> labels)."""
+    """``inspect`` answers from ``images`` (ref -> labels); the base image localhost/base:1 is there."""
 
     def __init__(self, images):
-        self.images = images
+        self.images = dict({"localhost/base:1": {}}, **images)
         self.inspected = []
 
     def inspect(self, ref):
         self.inspected.append(ref)
         labels = self.images.get(ref)
-        return None if labels is None else {"id": "1" * 64, "labels": labels, "tags": [ref]}
+        if labels is None:
+            return None
+        return {"id": BASE_ID if ref == "localhost/base:1" else "1" * 64, "labels": labels, "tags": [ref],
+                "repo_digests": []}
+
+    def inspect_many(self, refs):
+        return dict((ref, self.inspect(ref)) for ref in refs)
 
 
 class _Module(object):
@@ -215,7 +224,8 @@ class _Module(object):
                                 ca_certificates=[], squash="off", force=False, push=False, container_runtime="podman",
                                 galaxy_server_url=None, pip_index_url=None, pip_extra_index_url=None,
                                 definition_file=None, project_dir=None, definition=None, context_dir=None,
-                                keep_context=False, timeout=60), **params)
+                                keep_context=False, timeout=60, refresh_base=True, base_registry_username=None,
+                                base_registry_password=None, tls_verify=None), **params)
         self.runner = _Runner()
         self._engine = _Engine(images)
         self.check_mode = check_mode
@@ -258,7 +268,7 @@ def test_up_to_date_image_needs_no_schema():
     )
     digest = definition_digest(resolve_definition(definition, None), {}, "3.2.0", {
         "labels": {}, "squash": "off", "extra_build_cli_args": [], "ca_certificates": [], "galaxy_server_url": "",
-        "pip_index_url": "", "pip_extra_index_url": "", "runtime": "podman"})
+        "pip_index_url": "", "pip_extra_index_url": "", "runtime": "podman", "base_image_digest": "sha256:" + BASE_ID})
     run, schema = _run(definition, {"localhost/ee:1": {defn.DIGEST_LABEL: digest}})
     changed, result = run.run()
     assert (changed, result["up_to_date"], result["definition_digest"]) == (False, True, digest)
@@ -308,12 +318,15 @@ def test_check_mode_reports_an_unreadable_registry_as_unknown(monkeypatch):
         run.run()
 
 
-def test_no_base_image_is_accepted_with_a_warning_naming_the_default():
+def test_no_base_image_is_accepted_with_a_warning_naming_the_default(monkeypatch):
+    looked_up = []
+    monkeypatch.setattr(builder, "resolve_digest", lambda module, ref, **kwargs: looked_up.append(ref) or "sha256:" + "9" * 64)
     run, dummy = _run({"version": 3}, {})
     changed, result = run.run()
     assert changed is True and result["actions"] == ["build"]
     assert any("names no images.base_image" in w and "quay.io/ansible/ansible-runner:latest" in w
                for w in run.warnings)
+    assert looked_up == ["quay.io/ansible/ansible-runner:latest"] and result["base_image_digest"] == "sha256:" + "9" * 64
 
 
 def test_the_tag_lock_covers_the_whole_run_outside_check_mode():
@@ -339,4 +352,4 @@ def test_the_tag_lock_covers_the_whole_run_outside_check_mode():
             assert held == [("build",)]
         else:
             assert held == [("enter", ["localhost/ee:1", "localhost/ee:latest"], 60), ("build",), ("exit",)]
-            assert module.engine().inspected == ["localhost/ee:1", "localhost/ee:latest"]
+            assert module.engine().inspected == ["localhost/ee:1", "localhost/ee:latest", "localhost/base:1"]
