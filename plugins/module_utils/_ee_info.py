@@ -39,6 +39,12 @@ from ansible_collections.eeforge.builder.plugins.module_utils._requirements impo
     normalize_python_name,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
+from ansible_collections.eeforge.builder.plugins.module_utils._sbom import (
+    RPM_QUERYFORMAT,
+    parse_dpkg_status,
+    parse_os_release,
+    parse_rpm_query,
+)
 
 PULL_POLICIES = ("always", "missing", "never")
 PROBE_MARKER = "EEFORGE-EE-INFO-PROBE:"
@@ -206,16 +212,45 @@ def summarize_probe(probe):
 # Inspecting through the engine (the only part that runs commands)
 # ----------------------------------------------------------------------------------------------
 
-def probe_input(image_user, env=None):
+def summarize_os_inventory(probe):
+    """The probe's ``os_inventory`` (raw os-release and package database text) -> ``(os_facts, warnings)``.
+
+    ``os_facts``: ``os_release`` (parsed), ``package_db`` (``dpkg``, ``rpm`` or None) and
+    ``os_packages`` (``_sbom.parse_dpkg_status``/``parse_rpm_query`` entries). An image with neither
+    database gives no OS packages and a warning, not a failure (a distroless EE is still an EE).
+    """
+    raw = probe.get("os_inventory") or {}
+    warnings = []
+    db = raw.get("package_db")
+    packages = []
+    if raw.get("error"):
+        warnings.append("the OS packages are left out of the SBOM: %s" % raw["error"])
+    elif db == "dpkg":
+        packages = parse_dpkg_status(raw.get("packages"))
+    elif db == "rpm":
+        try:
+            packages = parse_rpm_query(raw.get("packages"))
+        except ValueError as exc:
+            warnings.append("the OS packages are left out of the SBOM: rpm -qa output is unreadable (%s)" % exc)
+    else:
+        warnings.append("the image has neither /var/lib/dpkg/status nor rpm: the SBOM lists no OS packages")
+    return {"os_release": parse_os_release(raw.get("os_release")), "package_db": db, "os_packages": packages}, warnings
+
+
+def probe_input(image_user, env=None, os_inventory=False):
     """EE_PROBE_PY's stdin: one JSON document. ``environ`` is the image's configured environment
-    (what ``podman run`` sets; the chroot fallback starts from an empty one), kept off argv."""
+    (what ``podman run`` sets; the chroot fallback starts from an empty one), kept off argv.
+    ``os_inventory`` asks for os-release and the OS package database too (for an SBOM)."""
     environ = {"HOME": "/root"}
     for item in env or []:
         key, sep, value = to_text(item).partition("=")
         if sep and key:
             environ[key] = value
-    return json.dumps({"marker": PROBE_MARKER, "runner_dir": RUNNER_DIR, "runner_uid": RUNNER_UID,
-                       "image_user": image_user or "", "environ": environ})
+    document = {"marker": PROBE_MARKER, "runner_dir": RUNNER_DIR, "runner_uid": RUNNER_UID,
+                "image_user": image_user or "", "environ": environ}
+    if os_inventory:
+        document["os_inventory"] = {"rpm_queryformat": RPM_QUERYFORMAT}
+    return json.dumps(document)
 
 
 def _last_line(text):
@@ -295,12 +330,13 @@ class EEInspector(object):
                               "Check the reference (%s images lists the local ones)" % self.name)
         return image_facts(image, info)
 
-    def probe(self, image, image_id, image_user, env=None):
+    def probe(self, image, image_id, image_user, env=None, os_inventory=False):
         """EE_PROBE_PY in the image as root without network (``Engine.run_in_image``); its
         ``probe_method`` says how (``run`` or ``chroot``)."""
         try:
             out, err, method = self.engine.run_in_image(image_id, ["python3", "-c", EE_PROBE_PY],
-                                                        data=probe_input(image_user, env), env=env)
+                                                        data=probe_input(image_user, env, os_inventory),
+                                                        env=env)
         except CommandError as exc:
             self._no_python3(image, exc)
             run_error = getattr(exc, "run_error", None)
@@ -335,8 +371,11 @@ UNKNOWN_KEYS = ("image_id", "digest", "definition_digest", "size", "layers", "cr
 
 
 def collect(inspector, image, pull="missing", username=None, password=None, auth_file=None, tls_verify=True,
-            assert_collections=None, assert_python=None):
+            assert_collections=None, assert_python=None, os_inventory=False):
     """Pull (by policy), inspect and probe ``image``; return ``(result, failures, warnings)``.
+
+    With ``os_inventory`` the same probe also reads os-release and the OS package database; they
+    are in ``result["os_inventory"]`` (``summarize_os_inventory``; None when the image was not looked at).
 
     ``failures`` is empty when every asserted collection and package is present at a matching version.
     In check mode nothing is pulled: an image that a real run would pull first is reported with
@@ -350,6 +389,8 @@ def collect(inspector, image, pull="missing", username=None, password=None, auth
         result.update({"image": image, "pulled": False, "would_pull": True, "repo_digests": [], "tags": [],
                        "labels": {}, "collections": {}, "collection_paths": {}, "python_packages": {}, "user": {},
                        "runner_writable": {}, "runner_dir": {}})
+        if os_inventory:
+            result["os_inventory"] = None
         warnings.append("check mode: '%s' is not in local storage and was not pulled (pull: %s), so what it holds is "
                         "unknown%s" % (image, pull, "; the assertions were not checked"
                                        if assert_collections or assert_python else ""))
@@ -358,7 +399,7 @@ def collect(inspector, image, pull="missing", username=None, password=None, auth
         warnings.append("check mode: '%s' was not pulled (pull: always); these are the facts of the local copy, which "
                         "may differ from the registry's" % image)
     facts = inspector.inspect(image)
-    probe = inspector.probe(image, facts["image_id"], facts["image_user"], env=facts["env"])
+    probe = inspector.probe(image, facts["image_id"], facts["image_user"], env=facts["env"], os_inventory=os_inventory)
     inside, probe_warnings = summarize_probe(probe)
     warnings += probe_warnings
     if needs_registry_digest(image, facts["digest_candidates"]):
@@ -386,5 +427,8 @@ def collect(inspector, image, pull="missing", username=None, password=None, auth
     }
     result.update(inside)
     result["user"]["image_user"] = facts["image_user"]
+    if os_inventory:
+        result["os_inventory"], os_warnings = summarize_os_inventory(probe)
+        warnings += os_warnings
     failures = assertion_failures(result, assert_collections, assert_python)
     return result, failures, warnings

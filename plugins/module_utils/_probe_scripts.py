@@ -18,7 +18,8 @@ __metaclass__ = type
 EE_PROBE_PY = r'''
 import errno, json, os, subprocess, sys, tempfile
 
-# The input, as JSON on stdin: {"marker", "runner_dir", "runner_uid", "image_user", "environ"}.
+# The input, as JSON on stdin: {"marker", "runner_dir", "runner_uid", "image_user", "environ"} and,
+# for an SBOM, "os_inventory": {"rpm_queryformat"} (read /etc/os-release and the OS package database).
 # "environ" is the image's configured environment where podman does not set it (the chroot probe).
 PROBE_INPUT = json.loads(sys.stdin.read() or "{}")
 MARKER = PROBE_INPUT["marker"]
@@ -156,6 +157,35 @@ def groups_of(uid, gid, extra=()):
     return sorted(groups)
 
 
+def read_text(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+    except (IOError, OSError):
+        return None
+
+
+def os_inventory(request):
+    """/etc/os-release and the OS package database as text (parsed by the module, not here)."""
+    result = {"os_release": read_text("/etc/os-release") or read_text("/usr/lib/os-release") or "",
+              "package_db": None, "packages": "", "error": None}
+    status = read_text("/var/lib/dpkg/status")
+    if status is not None:
+        result.update({"package_db": "dpkg", "packages": status})
+        return result
+    rpm = which("rpm")
+    if rpm:
+        proc = subprocess.Popen([rpm, "-qa", "--queryformat", request.get("rpm_queryformat") or ""],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stdout, stderr = proc.communicate()
+        result["package_db"] = "rpm"
+        if proc.returncode == 0:
+            result["packages"] = stdout.decode("utf-8", "replace")
+        else:
+            result["error"] = "rpm -qa failed (rc=%d): %s" % (proc.returncode, tail(stderr.decode("utf-8", "replace")))
+    return result
+
+
 def main():
     image_user = PROBE_INPUT.get("image_user") or ""
     out = {"probe_python": sys.executable, "warnings": []}
@@ -209,6 +239,8 @@ def main():
             writable["image_user"] = can_write(RUNNER_DIR, user["uid"], user["gid"],
                                                groups_of(user["uid"], user["gid"]))
     out["runner_writable"] = writable
+    if PROBE_INPUT.get("os_inventory") is not None:
+        out["os_inventory"] = os_inventory(PROBE_INPUT["os_inventory"])
     sys.stdout.write("\n" + MARKER + json.dumps(out) + "\n")
 
 

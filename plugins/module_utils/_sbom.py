@@ -23,6 +23,12 @@ purls: ``pkg:deb/<distro>/<name>@<version>?arch=..&distro=<id>-<version_id>``,
 type proposed to the purl specification for Ansible collections; the spec registers none yet), and
 ``pkg:oci/<name>@sha256:..?repository_url=..&tag=..`` for the image and its base.
 
+``inventory_from_facts(result)`` makes the inventory from ee_info's result (its ``os_inventory`` and
+the base image labels ee_build sets). ``write_sbom(path, text, check_mode)`` writes it atomically
+(temp file in the same directory, renamed, mode 0644) unless the file already holds the same SBOM:
+``same_sbom`` ignores ``metadata.timestamp`` and ``serialNumber``, so re-inspecting an unchanged
+image reports no change and leaves the file (and its first timestamp) alone.
+
 The package database parsers are pure functions on text, so the probe that reads
 ``/var/lib/dpkg/status`` (or runs ``rpm -qa --queryformat RPM_QUERYFORMAT``) in the image only hands
 them what it read.
@@ -32,8 +38,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import json
+import os
 import re
+import tempfile
 import uuid
 
 CYCLONEDX_SPEC_VERSION = "1.6"
@@ -63,6 +72,10 @@ _INSTALLED_STATES = ("installed", "half-configured", "triggers-awaited", "trigge
 
 class SbomError(ValueError):
     """An inventory that cannot be written as an SBOM; the message is one line."""
+
+
+class SbomWriteError(SbomError):
+    """The SBOM file cannot be written; the message names the path and the fix."""
 
 
 class SbomLibraryMissing(ImportError):
@@ -341,6 +354,16 @@ def build_sbom(inventory, timestamp=None):
     return lib["Json"](bom).output_as_string(indent=2)
 
 
+def check_library():
+    """Raise SbomLibraryMissing now (before anything is pulled) when the SBOM could not be written."""
+    _libs()
+    try:
+        # pylint: disable=import-outside-toplevel,unused-import
+        from cyclonedx.validation.json import JsonStrictValidator  # noqa: F401
+    except ImportError as exc:
+        raise SbomLibraryMissing("cyclonedx-python-lib[json-validation]", exc)
+
+
 def validate_sbom(text):
     """The first schema error of the CycloneDX JSON ``text`` as one line, or None when it is valid."""
     try:
@@ -364,3 +387,113 @@ def purls(text):
         found.append(meta["purl"])
     found += [comp["purl"] for comp in doc.get("components") or [] if comp.get("purl")]
     return found
+
+
+# Labels ee_build sets on the images it builds (the OCI image spec's base annotations, as labels).
+BASE_NAME_LABELS = ("org.opencontainers.image.base.name",)
+BASE_DIGEST_LABELS = ("org.opencontainers.image.base.digest", "io.eeforge.base-digest")
+FILE_MODE = 0o644
+
+
+def inventory_from_facts(result):
+    """ee_info's ``result`` (with ``os_inventory``) -> the inventory ``build_sbom`` takes.
+
+    The base image comes from the image's labels (``org.opencontainers.image.base.name`` and
+    ``.base.digest`` / ``io.eeforge.base-digest``, set by ee_build); without a base name it is left out.
+    """
+    labels = result.get("labels") or {}
+    os_facts = result.get("os_inventory") or {}
+    base = next((labels[key] for key in BASE_NAME_LABELS if labels.get(key)), None)
+    base_digest = next((labels[key] for key in BASE_DIGEST_LABELS if labels.get(key)), None)
+    inventory = dict((key, result.get(key)) for key in (
+        "image", "digest", "image_id", "architecture", "python_packages", "collections",
+        "ansible_core_version", "ansible_runner_version"))
+    inventory.update({"base_image": base, "base_image_digest": base_digest if base else None,
+                      "os_release": os_facts.get("os_release") or {}, "os_packages": os_facts.get("os_packages") or []})
+    return inventory
+
+
+def _comparable(text):
+    doc = json.loads(text)
+    doc.pop("serialNumber", None)
+    (doc.get("metadata") or {}).pop("timestamp", None)
+    return doc
+
+
+def same_sbom(old_text, new_text):
+    """True when two SBOM texts differ at most in their timestamp and serial number."""
+    try:
+        return _comparable(old_text) == _comparable(new_text)
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
+def summary(text):
+    """The ``sbom`` result: component count, spec version, serial number."""
+    doc = json.loads(text)
+    return {"components": len(doc.get("components") or []), "spec_version": doc.get("specVersion"),
+            "serial_number": doc.get("serialNumber"), "format": doc.get("bomFormat")}
+
+
+def _write_error(path, exc, doing):
+    reason = exc.strerror or str(exc)
+    folder = os.path.dirname(path) or "."
+    if exc.errno == errno.ENOENT:
+        fix = "create the directory '%s' first or choose another sbom_path" % folder
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "choose a writable directory for sbom_path or fix the permissions of '%s'" % folder
+    elif exc.errno == errno.ENOTDIR:
+        fix = "'%s' is not a directory; choose another sbom_path" % folder
+    elif exc.errno == errno.EISDIR:
+        fix = "sbom_path must name a file, not a directory"
+    else:
+        fix = "choose another sbom_path"
+    return SbomWriteError("Failed to write the SBOM to '%s': %s %s (%s). Fix: %s." % (path, doing, path, reason, fix))
+
+
+def write_sbom(path, text, check_mode=False):
+    """Write ``text`` to ``path`` unless it already holds the same SBOM; return True when it (would have) changed.
+
+    Atomic: a temp file in the same directory, chmod 0644, fsync, renamed over ``path``; whatever
+    fails removes the temp file and raises SbomWriteError (one line: the path and the fix).
+    In check mode nothing is written (the directory is still checked).
+    """
+    path = os.path.abspath(path)
+    folder = os.path.dirname(path)
+    if os.path.isdir(path):
+        raise _write_error(path, EnvironmentError(errno.EISDIR, "Is a directory"), "cannot replace the directory")
+    if not os.path.isdir(folder):
+        code = errno.ENOTDIR if os.path.exists(folder) else errno.ENOENT
+        raise _write_error(path, EnvironmentError(code, os.strerror(code)), "no directory for")
+    old = None
+    try:
+        with open(path, "rb") as handle:
+            old = handle.read().decode("utf-8", "replace")
+    except EnvironmentError as exc:
+        if exc.errno != errno.ENOENT:
+            raise _write_error(path, exc, "cannot read")
+    if old is not None and same_sbom(old, text):
+        return False
+    if check_mode:
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise _write_error(path, EnvironmentError(errno.EACCES, os.strerror(errno.EACCES)), "cannot write")
+        return True
+    tmp = None
+    try:
+        handle, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=folder)
+        with os.fdopen(handle, "wb") as out:
+            out.write(text.encode("utf-8"))
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, FILE_MODE)
+        os.rename(tmp, path)
+        tmp = None
+    except EnvironmentError as exc:
+        raise _write_error(path, exc, "cannot write")
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return True

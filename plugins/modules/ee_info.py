@@ -29,7 +29,10 @@ description:
     message listing every collection and package that is missing or at the wrong version.
   - The image is pulled following AWX's pull policy O(pull), with O(registry_username) and
     O(registry_password) (or O(auth_file)) when the registry needs them. Pulling fills the local image
-    store; the module still reports RV(ignore:changed=false), since it manages nothing.
+    store; the module still reports RV(ignore:changed=false) for it, since it manages no image.
+  - With O(sbom_path) the same probe also reads C(/etc/os-release) and the OS package database
+    (C(/var/lib/dpkg/status), or C(rpm -qa) on rpm images), and the module writes a CycloneDX 1.6 JSON
+    SBOM of the image to O(sbom_path). See O(sbom_path) for what it holds and when it reports a change.
   - In check mode nothing is pulled. An image a real run would pull first (not in local storage, or
     O(pull=always)) is reported with RV(would_pull=true); when it is not in local storage its facts are
     null, its assertions are not checked and a warning says so. O(pull=never) with no local image fails
@@ -46,6 +49,8 @@ attributes:
     details:
       - Pulls nothing and changes nothing. An image that the real run would pull is reported with
         RV(would_pull=true) (facts of the local copy, or null when there is none).
+      - With O(sbom_path) the SBOM is built and validated but not written; RV(ignore:changed) says whether
+        the real run would change the file. An image that is not in local storage gets no SBOM (a warning says so).
   diff_mode:
     support: none
     details:
@@ -56,7 +61,8 @@ attributes:
     platforms: posix
     details:
       - Needs podman on the host the task runs on.
-      - Outside check mode the image may be pulled into local storage (O(pull)); nothing else is written.
+      - Outside check mode the image may be pulled into local storage (O(pull)); nothing else is written,
+        except the SBOM file O(sbom_path) when it is set.
 options:
   image:
     description:
@@ -92,6 +98,28 @@ options:
     type: list
     elements: str
     default: []
+  sbom_path:
+    description:
+      - Write a CycloneDX 1.6 JSON software bill of materials (SBOM) of the image to this file, on the host
+        the task runs on. The directory must exist.
+      - 'It lists the image (with its digest) as the described component, its base image with digest when
+        the image labels name it (C(org.opencontainers.image.base.name) and C(org.opencontainers.image.base.digest)
+        or C(io.eeforge.base-digest), as M(eeforge.builder.ee_build) sets them; left out otherwise), the operating
+        system from C(/etc/os-release), every OS package (C(pkg:deb) or C(pkg:rpm) purls), every Python package
+        of the interpreter ansible runs with including ansible-core and ansible-runner (C(pkg:pypi)), and every
+        collection with its version (C(pkg:ansible/NAMESPACE/NAME@VERSION)).'
+      - The file is validated against the CycloneDX schema before it is written, then written atomically
+        (a temporary file in the same directory renamed over it) with mode C(0644).
+      - The serial number is derived from the image digest and its components, so it is the same for the same
+        image. The file is rewritten, and the task reports RV(ignore:changed=true), only when its content differs
+        in more than the C(metadata.timestamp); an unchanged image leaves the file as it is.
+      - Needs the Python packages C(cyclonedx-python-lib) (with its C(json-validation) extra) and
+        C(packageurl-python) on the host the task runs on.
+      - Registry credentials are never part of the SBOM. Nothing is written when an assertion fails.
+    type: path
+requirements:
+  - podman
+  - cyclonedx-python-lib[json-validation] >= 7 and packageurl-python, only for O(sbom_path)
 notes:
   - C(/runner) writability is tested inside the image for root and for uid 1000 with group 0 (how
     ansible-runner adds C(--group-add=root), and how OpenShift and Kubernetes container groups run
@@ -135,6 +163,17 @@ EXAMPLES = r"""
     pull: never
   register: ee
   failed_when: not ee.runner_writable.uid_1000
+
+- name: Write a CycloneDX SBOM of the image next to the build artifacts
+  eeforge.builder.ee_info:
+    image: localhost/ee-aws:1.2
+    pull: never
+    sbom_path: /srv/sboms/ee-aws-1.2.cdx.json
+  register: ee
+
+- name: Show how many components it lists
+  ansible.builtin.debug:
+    msg: "{{ ee.sbom_path }}: {{ ee.sbom.components }} components"
 """
 
 RETURN = r"""
@@ -311,6 +350,40 @@ probe_method:
   type: str
   choices: [run, chroot]
   sample: run
+sbom_path:
+  description: Absolute path of the SBOM file written (or, in check mode, that would be written).
+  returned: when O(sbom_path) is set and the image was looked at
+  type: str
+  sample: /srv/sboms/ee-aws-1.2.cdx.json
+sbom:
+  description: Summary of the SBOM.
+  returned: when O(sbom_path) is set and the image was looked at
+  type: dict
+  contains:
+    format:
+      description: Always V(CycloneDX).
+      type: str
+      sample: CycloneDX
+    spec_version:
+      description: CycloneDX specification version.
+      type: str
+      sample: "1.6"
+    serial_number:
+      description: The BOM serial number (the same for the same image and components).
+      type: str
+      sample: urn:uuid:3e671687-395b-41f5-a30f-a58921a69b79
+    components:
+      description: Number of components listed (besides the image itself).
+      type: int
+      sample: 412
+    package_db:
+      description: The OS package database read, V(dpkg) or V(rpm); V(null) when the image has neither.
+      type: str
+      sample: dpkg
+    written:
+      description: Whether the file was written by this task (false when it already held the same SBOM, and in check mode).
+      type: bool
+      sample: true
 assertions:
   description:
     - What O(assert_collections) and O(assert_python) found missing or at the wrong version, by kind
@@ -323,6 +396,10 @@ assertions:
       wrong_version: [{"name": "containers.podman", "found": "1.9.0", "wanted": "containers.podman>=1.10"}]
 """
 
+import os
+
+from ansible.module_utils.basic import missing_required_lib
+
 from ansible_collections.eeforge.builder.plugins.module_utils._build_module import BuildModule
 from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
     PULL_POLICIES,
@@ -334,6 +411,16 @@ from ansible_collections.eeforge.builder.plugins.module_utils._errors import Bui
 from ansible_collections.eeforge.builder.plugins.module_utils._registry import registry_auth
 from ansible_collections.eeforge.builder.plugins.module_utils._requirements import assertion_message, parse_requirement
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
+from ansible_collections.eeforge.builder.plugins.module_utils._sbom import (
+    SbomError,
+    SbomLibraryMissing,
+    build_sbom,
+    check_library,
+    inventory_from_facts,
+    summary,
+    validate_sbom,
+    write_sbom,
+)
 from ansible_collections.eeforge.builder.plugins.module_utils._signals import Terminated, install_termination_handler
 
 
@@ -344,6 +431,7 @@ def argument_spec():
         pull=dict(type="str", choices=list(PULL_POLICIES), default="missing"),
         assert_collections=dict(type="list", elements="str", default=[]),
         assert_python=dict(type="list", elements="str", default=[]),
+        sbom_path=dict(type="path"),
     )
 
 
@@ -358,9 +446,30 @@ def validate(module):
                 module.fail_json(msg="Failed to verify execution environment '%s': %s entry '%s' is invalid (%s). "
                                      "Write a name with an optional specifier, e.g. containers.podman>=1.10."
                                  % (params["image"], option, item, exc), assertions={})
+    if params["sbom_path"] is not None and not params["sbom_path"].strip():
+        module.fail_json(msg="Failed to inspect execution environment '%s': sbom_path is empty. Give a file path such "
+                             "as /srv/sboms/ee.cdx.json, or leave the option out." % params["image"], assertions={})
     if params["timeout"] <= 0:
         module.fail_json(msg="Failed to inspect execution environment '%s': timeout must be a positive number of "
                              "seconds, not %d." % (params["image"], params["timeout"]), assertions={})
+
+
+def write_image_sbom(module, result, warnings):
+    """Build, validate and write the SBOM of the inspected image; return ``changed``."""
+    image, path = result["image"], module.params["sbom_path"]
+    if result.get("os_inventory") is None:
+        warnings.append("check mode: no SBOM for '%s', which is not in local storage" % image)
+        return False
+    text = build_sbom(inventory_from_facts(result))
+    error = validate_sbom(text)
+    if error:
+        raise SbomError("Failed to write the SBOM of '%s': it does not validate against the CycloneDX schema (%s). "
+                        "Report this as a bug of eeforge.builder." % (image, error))
+    changed = write_sbom(path, text, check_mode=module.check_mode)
+    result["sbom_path"] = os.path.abspath(path)
+    result["sbom"] = dict(summary(text), package_db=result["os_inventory"]["package_db"],
+                          written=changed and not module.check_mode)
+    return changed
 
 
 def main():
@@ -368,6 +477,13 @@ def main():
     module = BuildModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
     validate(module)
+    sbom = params["sbom_path"] is not None
+    if sbom:
+        try:
+            check_library()
+        except SbomLibraryMissing as exc:
+            module.fail_json(msg=missing_required_lib(exc.library, reason="to write sbom_path"), exception=str(exc),
+                             assertions={})
 
     try:
         inspector = EEInspector(module, module.engine(), registry_auth=registry_auth, check_mode=module.check_mode)
@@ -381,18 +497,27 @@ def main():
             tls_verify=params["tls_verify"],
             assert_collections=params["assert_collections"],
             assert_python=params["assert_python"],
+            os_inventory=sbom,
         )
     except (EEInfoError, BuildFamilyError, CommandError, EnvironmentError, ValueError) as exc:
         module.fail_from(exc, assertions={})
     except Terminated as exc:
         module.fail_json(msg=str(exc), assertions={})
 
+    changed = False
+    result["assertions"] = failures
+    if sbom and not failures:
+        try:
+            changed = write_image_sbom(module, result, warnings)
+        except (SbomError, SbomLibraryMissing) as exc:
+            result.pop("os_inventory", None)
+            module.fail_json(msg=str(exc), **result)
+    result.pop("os_inventory", None)
     for warning in warnings:
         module.warn(warning)
-    result["assertions"] = failures
     if failures:
         module.fail_json(msg=assertion_message(params["image"], failures), **result)
-    module.exit_json(changed=False, **result)
+    module.exit_json(changed=changed, **result)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
     pick_repo_digest,
     probe_input,
     repo_digest_candidates,
+    summarize_os_inventory,
     summarize_probe,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._engine import (
@@ -47,6 +48,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._requirements impo
     version_key,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
+from ansible_collections.eeforge.builder.plugins.module_utils._sbom import RPM_QUERYFORMAT
 
 
 def facts_of(image, text):
@@ -550,3 +552,91 @@ def test_chroot_script_creates_mounts_runs_and_removes(tmp_path):
     assert out["python"]["packages"] and out["user"]["uid"] == 0
     assert log.read_text().splitlines() == [
         "create --pull=never --network=none --entrypoint=/bin/sh IMAGE-ID", "mount CID", "rm --force CID"]
+
+
+# ----------------------------------------------------------------------------------------------
+# The OS package database part of the probe (for sbom_path)
+# ----------------------------------------------------------------------------------------------
+
+DPKG_STATUS = """Package: libc6
+Status: install ok installed
+Architecture: amd64
+Source: glibc
+Version: 2.36-9+deb12u4
+
+Package: vim-tiny
+Status: deinstall ok config-files
+Architecture: amd64
+Version: 2:9.0.1378-2
+"""
+OS_RELEASE = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n'
+
+
+def test_probe_input_asks_for_the_os_inventory_only_when_wanted():
+    assert "os_inventory" not in json.loads(probe_input(""))
+    wanted = json.loads(probe_input("", os_inventory=True))
+    assert wanted["os_inventory"] == {"rpm_queryformat": RPM_QUERYFORMAT}
+
+
+def test_summarize_os_inventory_dpkg():
+    facts, warnings = summarize_os_inventory({"os_inventory": {
+        "os_release": OS_RELEASE, "package_db": "dpkg", "packages": DPKG_STATUS, "error": None}})
+    assert warnings == []
+    assert facts["package_db"] == "dpkg" and facts["os_release"]["id"] == "debian"
+    assert [p["name"] for p in facts["os_packages"]] == ["libc6"]  # vim-tiny is not installed
+    assert facts["os_packages"][0]["source"] == "glibc"
+
+
+def test_summarize_os_inventory_rpm():
+    text = "bash\t(none)\t5.1.8\t9.el9\tx86_64\tbash-5.1.8-9.el9.src.rpm\tGPLv3+\n"
+    facts, warnings = summarize_os_inventory({"os_inventory": {
+        "os_release": 'ID="rhel"\nVERSION_ID="9.4"\n', "package_db": "rpm", "packages": text, "error": None}})
+    assert warnings == []
+    assert facts["os_packages"][0]["name"] == "bash" and facts["os_packages"][0]["version"] == "5.1.8-9.el9"
+
+
+@pytest.mark.parametrize("raw, warning", [
+    ({"os_release": "", "package_db": None, "packages": "", "error": None}, "neither /var/lib/dpkg/status nor rpm"),
+    ({"os_release": "", "package_db": "rpm", "packages": "", "error": "rpm -qa failed (rc=1): db locked"},
+     "rpm -qa failed (rc=1): db locked"),
+    ({"os_release": "", "package_db": "rpm", "packages": "not a tab line\n", "error": None}, "unreadable"),
+])
+def test_summarize_os_inventory_without_packages_warns(raw, warning):
+    facts, warnings = summarize_os_inventory({"os_inventory": raw})
+    assert facts["os_packages"] == []
+    assert len(warnings) == 1 and warning in warnings[0] and "\n" not in warnings[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or os.geteuid() != 0 or not os.path.isfile("/var/lib/dpkg/status"),
+                    reason="needs root and a dpkg system")
+def test_probe_script_reads_the_package_database_of_this_system():
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + ":/usr/bin:/bin")
+    proc = subprocess.run([sys.executable, "-c", EE_PROBE_PY], input=probe_input("", os_inventory=True),
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    facts, warnings = summarize_os_inventory(parse_probe_output(proc.stdout))
+    assert warnings == [] and facts["package_db"] == "dpkg"
+    assert "libc6" in [p["name"] for p in facts["os_packages"]]
+    assert facts["os_release"]["id"]
+
+
+def _probe_stdout_with_os():
+    doc = json.loads(_probe_stdout().strip()[len(PROBE_MARKER):])
+    doc["os_inventory"] = {"os_release": OS_RELEASE, "package_db": "dpkg", "packages": DPKG_STATUS, "error": None}
+    return "\n" + PROBE_MARKER + json.dumps(doc) + "\n"
+
+
+def test_collect_reads_the_os_inventory_in_the_same_probe_run():
+    runner = FakeRunner({"image inspect": (0, json.dumps(INSPECT), ""), "run": (0, _probe_stdout_with_os(), "")})
+    result, failures, warnings = collect(inspector(runner), "localhost/ee:1", pull="never", os_inventory=True)
+    assert failures == {} and warnings == []
+    runs = [call for call in runner.calls if call[0][1] == "run"]
+    assert len(runs) == 1 and json.loads(runs[0][1])["os_inventory"]["rpm_queryformat"] == RPM_QUERYFORMAT
+    assert [p["name"] for p in result["os_inventory"]["os_packages"]] == ["libc6"]
+
+
+def test_collect_without_sbom_has_no_os_inventory():
+    runner = FakeRunner({"image inspect": (0, json.dumps(INSPECT), ""), "run": (0, _probe_stdout(), "")})
+    result, dummy, dummy = collect(inspector(runner), "localhost/ee:1", pull="never")
+    assert "os_inventory" not in result
+    assert "os_inventory" not in json.loads(runner.calls[-1][1])

@@ -17,7 +17,12 @@ import pytest
 from ansible_collections.eeforge.builder.plugins.module_utils._sbom import (
     RPM_QUERYFORMAT,
     SbomError,
+    SbomWriteError,
     build_sbom,
+    inventory_from_facts,
+    same_sbom,
+    summary,
+    write_sbom,
     normalize_pypi_name,
     parse_dpkg_status,
     parse_os_release,
@@ -255,3 +260,119 @@ def test_sbom_of_a_real_package_database_validates(cyclonedx):  # pylint: disabl
     assert len([p for p in found if p.startswith("pkg:deb/")]) == len(os_packages)
     assert set("pkg:pypi/%s@" % normalize_pypi_name(name) for name in python) <= set(
         p.split("@")[0] + "@" for p in found if p.startswith("pkg:pypi/"))
+
+
+# ----------------------------------------------------------------------------------------------
+# From ee_info's result to the file (sbom_path)
+# ----------------------------------------------------------------------------------------------
+
+def ee_info_result(**labels):
+    inv = inventory()
+    result = dict((key, inv[key]) for key in ("image", "digest", "image_id", "architecture", "python_packages",
+                                               "collections", "ansible_core_version", "ansible_runner_version"))
+    result.update({"labels": labels, "size": 1, "registry_password": None,
+                   "os_inventory": {"os_release": inv["os_release"], "os_packages": inv["os_packages"],
+                                    "package_db": "dpkg"}})
+    return result
+
+
+def test_inventory_from_facts_takes_the_base_from_ee_build_labels():
+    inv = inventory_from_facts(ee_info_result(**{"org.opencontainers.image.base.name": "registry.example.com/base/debian:12",
+                                                 "io.eeforge.base-digest": BASE_DIGEST}))
+    assert inv["base_image"] == "registry.example.com/base/debian:12" and inv["base_image_digest"] == BASE_DIGEST
+    assert inv["os_packages"] and inv["os_release"]["id"] == "debian" and inv["digest"] == DIGEST
+    oci = inventory_from_facts(ee_info_result(**{"org.opencontainers.image.base.name": "b:1",
+                                                 "org.opencontainers.image.base.digest": "sha256:" + "1" * 64}))
+    assert oci["base_image_digest"] == "sha256:" + "1" * 64
+
+
+def test_inventory_from_facts_without_base_labels_leaves_the_base_out(cyclonedx):  # pylint: disable=unused-argument,redefined-outer-name
+    inv = inventory_from_facts(ee_info_result(**{"io.eeforge.base-digest": BASE_DIGEST}))
+    assert inv["base_image"] is None and inv["base_image_digest"] is None
+    text = build_sbom(inv)
+    assert validate_sbom(text) is None
+    assert not [c for c in json.loads(text)["components"] if c["bom-ref"] == "base-image"]
+
+
+def _texts():
+    """Two SBOMs of the same image at different times, and one of a changed image."""
+    first = build_sbom(inventory(), timestamp=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc))
+    later = build_sbom(inventory(), timestamp=datetime.datetime(2026, 2, 1, tzinfo=datetime.timezone.utc))
+    changed = build_sbom(inventory(python_packages={"six": "1.17.0"}))
+    return first, later, changed
+
+
+def test_same_sbom_ignores_only_timestamp_and_serial(cyclonedx):  # pylint: disable=unused-argument,redefined-outer-name
+    first, later, changed = _texts()
+    assert first != later and same_sbom(first, later)
+    assert not same_sbom(first, changed)
+    assert not same_sbom("not json", first)
+    assert summary(first) == {"components": len(json.loads(first)["components"]), "spec_version": "1.6",
+                              "serial_number": json.loads(first)["serialNumber"], "format": "CycloneDX"}
+
+
+def test_write_sbom_is_atomic_0644_and_changed_only_when_the_content_changes(tmp_path, cyclonedx):  # pylint: disable=unused-argument,redefined-outer-name
+    first, later, changed = _texts()
+    path = str(tmp_path / "ee.cdx.json")
+    assert write_sbom(path, first) is True
+    assert oct(os.stat(path).st_mode & 0o777) == "0o644"
+    assert write_sbom(path, later) is False
+    with open(path) as handle:
+        assert handle.read() == first  # left alone: the first timestamp stays
+    assert write_sbom(path, changed) is True
+    with open(path) as handle:
+        assert handle.read() == changed
+    assert os.listdir(str(tmp_path)) == ["ee.cdx.json"]
+
+
+def test_write_sbom_check_mode_writes_nothing(tmp_path, cyclonedx):  # pylint: disable=unused-argument,redefined-outer-name
+    first, later, changed = _texts()
+    path = str(tmp_path / "ee.cdx.json")
+    assert write_sbom(path, first, check_mode=True) is True
+    assert os.listdir(str(tmp_path)) == []
+    write_sbom(path, first)
+    assert write_sbom(path, later, check_mode=True) is False
+    assert write_sbom(path, changed, check_mode=True) is True
+    with open(path) as handle:
+        assert handle.read() == first
+
+
+@pytest.mark.parametrize("where, fix", [
+    ("missing/ee.cdx.json", "create the directory"),
+    ("afile/ee.cdx.json", "is not a directory"),
+    ("adir", "must name a file"),
+])
+def test_write_sbom_bad_path_is_one_line_naming_it(tmp_path, where, fix):
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+    path = str(tmp_path / where)
+    for check_mode in (True, False):
+        with pytest.raises(SbomWriteError) as err:
+            write_sbom(path, "{}", check_mode=check_mode)
+        message = str(err.value)
+        assert path in message and fix in message and "\n" not in message
+    assert sorted(os.listdir(str(tmp_path))) == ["adir", "afile"] and os.listdir(str(tmp_path / "adir")) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in a read-only directory")
+def test_write_sbom_unwritable_directory(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(SbomWriteError) as err:
+            write_sbom(str(folder / "ee.cdx.json"), "{}")
+        assert "permissions" in str(err.value)
+    finally:
+        folder.chmod(0o755)
+
+
+def test_write_sbom_failure_leaves_no_temp_file(tmp_path, monkeypatch):
+    def refuse(src, dst):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "rename", refuse)
+    path = str(tmp_path / "ee.cdx.json")
+    with pytest.raises(SbomWriteError) as err:
+        write_sbom(path, "{}")
+    assert "No space left on device" in str(err.value) and path in str(err.value)
+    assert os.listdir(str(tmp_path)) == []
