@@ -451,13 +451,8 @@ def _write_error(path, exc, doing):
     return SbomWriteError("Failed to write the SBOM to '%s': %s %s (%s). Fix: %s." % (path, doing, path, reason, fix))
 
 
-def write_sbom(path, text, check_mode=False):
-    """Write ``text`` to ``path`` unless it already holds the same SBOM; return True when it (would have) changed.
-
-    Atomic: a temp file in the same directory, chmod 0644, fsync, renamed over ``path``; whatever
-    fails removes the temp file and raises SbomWriteError (one line: the path and the fix).
-    In check mode nothing is written (the directory is still checked).
-    """
+def check_target(path):
+    """The absolute ``path`` when its directory exists (checked before anything is pulled); else SbomWriteError."""
     path = os.path.abspath(path)
     folder = os.path.dirname(path)
     if os.path.isdir(path):
@@ -465,6 +460,18 @@ def write_sbom(path, text, check_mode=False):
     if not os.path.isdir(folder):
         code = errno.ENOTDIR if os.path.exists(folder) else errno.ENOENT
         raise _write_error(path, EnvironmentError(code, os.strerror(code)), "no directory for")
+    return path
+
+
+def write_sbom(path, text, check_mode=False):
+    """Write ``text`` to ``path`` unless it already holds the same SBOM; return True when it (would have) changed.
+
+    Atomic: a temp file in the same directory, chmod 0644, fsync, renamed over ``path``; whatever
+    fails removes the temp file and raises SbomWriteError (one line: the path and the fix).
+    In check mode nothing is written (the directory is still checked).
+    """
+    path = check_target(path)
+    folder = os.path.dirname(path)
     old = None
     try:
         with open(path, "rb") as handle:

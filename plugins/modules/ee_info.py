@@ -416,6 +416,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._sbom import (
     SbomLibraryMissing,
     build_sbom,
     check_library,
+    check_target,
     inventory_from_facts,
     summary,
     validate_sbom,
@@ -484,6 +485,10 @@ def main():
         except SbomLibraryMissing as exc:
             module.fail_json(msg=missing_required_lib(exc.library, reason="to write sbom_path"), exception=str(exc),
                              assertions={})
+        try:
+            check_target(params["sbom_path"])
+        except SbomError as exc:
+            module.fail_json(msg=str(exc), assertions={})
 
     try:
         inspector = EEInspector(module, module.engine(), registry_auth=registry_auth, check_mode=module.check_mode)
