@@ -269,7 +269,7 @@ def test_sbom_of_a_real_package_database_validates(cyclonedx):  # pylint: disabl
 def ee_info_result(**labels):
     inv = inventory()
     result = dict((key, inv[key]) for key in ("image", "digest", "image_id", "architecture", "python_packages",
-                                               "collections", "ansible_core_version", "ansible_runner_version"))
+                                              "collections", "ansible_core_version", "ansible_runner_version"))
     result.update({"labels": labels, "size": 1, "registry_password": None,
                    "os_inventory": {"os_release": inv["os_release"], "os_packages": inv["os_packages"],
                                     "package_db": "dpkg"}})
