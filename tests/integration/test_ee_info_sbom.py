@@ -137,3 +137,39 @@ def test_missing_directory_is_one_line(sbom_ee, first_run):  # pylint: disable=u
     assert "\n" not in msg and path in msg and "create the directory" in msg, msg
     assert "Traceback" not in json.dumps(result)
     assert sorted(os.listdir(str(sbom_ee["dir"]))) == ["ee.cdx.json", "scratch"]
+
+
+def test_role_writes_an_sbom_per_built_ee(base_image, tmp_path):
+    """ee_builder_sbom_dir: the role writes <name>-<tag>.cdx.json for the EE it built (no push, no AWX);
+    a rerun changes nothing; check mode of a changed item writes none."""
+    from tests.integration.awx_tasks import REPO_ROOT, run_playbook, tasks_named  # pylint: disable=import-outside-toplevel
+    playbook = os.path.join(REPO_ROOT, "playbooks", "build_ees.yml")
+    sboms = tmp_path / "sboms"
+    sboms.mkdir()
+    item = {"name": "eeforge-t14s-role", "tags": ["2"], "images": {"base_image": {"name": base_image}},
+            "dependencies": _pinned(python=["six==1.16.0"])}
+    variables = {"ee_builder_list": [item], "ee_builder_push": False, "ee_builder_preflight": False,
+                 "ee_builder_sbom_dir": str(sboms), "ee_builder_dir": str(tmp_path / "ctx"),
+                 "ee_builder_storage_conf": str(tmp_path / "storage.conf")}
+    try:
+        doc, rc, output = run_playbook(playbook, variables, timeout=1800)
+        assert rc == 0, output
+        path = str(sboms / "eeforge-t14s-role-2.cdx.json")
+        results = tasks_named(doc, "Show what was built")[0]["ee_builder_results"]
+        assert results[0]["sbom_path"] == path
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        assert _sbom.validate_sbom(text) is None and "pkg:pypi/six@1.16.0" in _sbom.purls(text)
+        assert [t["changed"] for t in tasks_named(doc, "Write the SBOM of")] == [True]
+        doc, rc, output = run_playbook(playbook, variables, timeout=1800)
+        assert rc == 0, output
+        assert [t["changed"] for t in tasks_named(doc, "Write the SBOM of")] == [False]
+        changed = dict(item, dependencies=_pinned(python=["six==1.16.0", "jmespath==1.0.1"]))
+        doc, rc, output = run_playbook(playbook, dict(variables, ee_builder_list=[changed],
+                                                      ee_builder_sbom_dir=str(tmp_path)), check=True, timeout=1800)
+        assert rc == 0, output
+        assert [t.get("skipped") for t in tasks_named(doc, "Write the SBOM of")] == [True]
+        assert os.listdir(str(sboms)) == ["eeforge-t14s-role-2.cdx.json"]
+        assert not [name for name in os.listdir(str(tmp_path)) if name.endswith(".cdx.json")]
+    finally:
+        podman(["rmi", "--ignore", "eeforge-t14s-role:2"], check=False)
