@@ -376,3 +376,17 @@ def test_write_sbom_failure_leaves_no_temp_file(tmp_path, monkeypatch):
         write_sbom(path, "{}")
     assert "No space left on device" in str(err.value) and path in str(err.value)
     assert os.listdir(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("module, library", [
+    ("packageurl", "packageurl-python"),
+    ("cyclonedx.model.bom", "cyclonedx-python-lib"),
+    ("cyclonedx.validation.json", "cyclonedx-python-lib[json-validation]"),
+])
+def test_check_library_names_the_missing_package(monkeypatch, cyclonedx, module, library):  # pylint: disable=unused-argument,redefined-outer-name
+    import sys  # pylint: disable=import-outside-toplevel
+    from ansible_collections.eeforge.builder.plugins.module_utils._sbom import SbomLibraryMissing, check_library  # pylint: disable=import-outside-toplevel
+    monkeypatch.setitem(sys.modules, module, None)  # import of it raises ImportError
+    with pytest.raises(SbomLibraryMissing) as err:
+        check_library()
+    assert err.value.library == library
