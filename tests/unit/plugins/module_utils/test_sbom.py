@@ -354,17 +354,24 @@ def test_write_sbom_bad_path_is_one_line_naming_it(tmp_path, where, fix):
     assert sorted(os.listdir(str(tmp_path))) == ["adir", "afile"] and os.listdir(str(tmp_path / "adir")) == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in a read-only directory")
-def test_write_sbom_unwritable_directory(tmp_path):
+def test_write_sbom_unwritable_directory(tmp_path, monkeypatch):
+    # What a directory the task's user may not write gives (root, as in CI, writes anywhere, so the
+    # refusal is the one the OS would give: EACCES from creating the temp file, and from access()).
+    import errno  # pylint: disable=import-outside-toplevel
+    import tempfile  # pylint: disable=import-outside-toplevel
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
     folder = tmp_path / "ro"
     folder.mkdir()
-    folder.chmod(0o555)
-    try:
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    for check_mode in (False, True):
         with pytest.raises(SbomWriteError) as err:
-            write_sbom(str(folder / "ee.cdx.json"), "{}")
-        assert "permissions" in str(err.value)
-    finally:
-        folder.chmod(0o755)
+            write_sbom(str(folder / "ee.cdx.json"), "{}", check_mode=check_mode)
+        assert "permissions" in str(err.value) and str(folder) in str(err.value) and "\n" not in str(err.value)
+    assert os.listdir(str(folder)) == []
 
 
 def test_write_sbom_failure_leaves_no_temp_file(tmp_path, monkeypatch):
