@@ -435,7 +435,6 @@ REFUSED = [
     ("galaxy_required_valid_signature_count", 1, "galaxy_required_valid_signature_count is not supported", "Remove it"),
     ("ee_executable", "/usr/local/bin/podman", "ee_executable is not supported", "first in PATH"),
     ("ee_ca_cert_dir", "/etc/pki/registry", "ee_ca_cert_dir is not supported", "/etc/containers/certs.d/"),
-    ("ee_update_base_images", True, "ee_update_base_images true is not supported", "Set it to false"),
     ("ee_container_runtime", "docker", "ee_container_runtime 'docker' is not supported", "Install podman"),
     ("ee_version", 2, "value of ee_version must be one of: 3", None),
 ]
@@ -454,6 +453,22 @@ def test_refused_variable_says_why_and_what_instead(scratch, name, value, says, 
     if fix:
         assert fix in msg, msg
     assert not ee_build_results(doc, "Build ")
+
+
+@pytest.mark.parametrize("update", [True, False], ids=["ee_update_base_images true", "ee_update_base_images false"])
+def test_ee_update_base_images_is_refresh_base(scratch, update):
+    """infra.ee_utilities' ``ee_update_base_images`` (its default: true) is ee_build's ``refresh_base``; an item's
+    own ``refresh_base`` wins."""
+    base = "127.0.0.1:%d/base:latest" % free_port()  # no registry there: check mode warns, counts a build
+    ee_list = [{"name": "a", "images": {"base_image": {"name": base}}},
+               {"name": "b", "images": {"base_image": {"name": base}}, "refresh_base": not update}]
+    doc, rc, output = role_check(scratch, ee_list, ee_update_base_images=update)
+    assert rc == 0, output[-8000:]
+    builds = ee_build_results(doc, "Build ")
+    assert [task["invocation"]["module_args"]["refresh_base"] for task in builds] == [update, not update], builds
+    if update:
+        # the base tag was to be looked up: check mode says it could not be, and still plans the build
+        assert any("could not be looked up" in warning for task in builds for warning in task.get("warnings", []))
 
 
 def test_check_mode_writes_the_context_without_building(scratch):
