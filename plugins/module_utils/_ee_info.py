@@ -29,6 +29,12 @@ from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import 
     ImageRefError,
     split_ref,
 )
+from ansible_collections.eeforge.builder.plugins.module_utils._package_db import (
+    RPM_QUERYFORMAT,
+    parse_dpkg_status,
+    parse_os_release,
+    parse_rpm_query,
+)
 from ansible_collections.eeforge.builder.plugins.module_utils._probe_scripts import EE_PROBE_PY
 from ansible_collections.eeforge.builder.plugins.module_utils._registry import (
     RegistryError,
@@ -39,12 +45,6 @@ from ansible_collections.eeforge.builder.plugins.module_utils._requirements impo
     normalize_python_name,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
-from ansible_collections.eeforge.builder.plugins.module_utils._sbom import (
-    RPM_QUERYFORMAT,
-    parse_dpkg_status,
-    parse_os_release,
-    parse_rpm_query,
-)
 
 PULL_POLICIES = ("always", "missing", "never")
 PROBE_MARKER = "EEFORGE-EE-INFO-PROBE:"
@@ -216,7 +216,7 @@ def summarize_os_inventory(probe):
     """The probe's ``os_inventory`` (raw os-release and package database text) -> ``(os_facts, warnings)``.
 
     ``os_facts``: ``os_release`` (parsed), ``package_db`` (``dpkg``, ``rpm`` or None) and
-    ``os_packages`` (``_sbom.parse_dpkg_status``/``parse_rpm_query`` entries). An image with neither
+    ``os_packages`` (``_package_db.parse_dpkg_status``/``parse_rpm_query`` entries). An image with neither
     database gives no OS packages and a warning, not a failure (a distroless EE is still an EE).
     """
     raw = probe.get("os_inventory") or {}

@@ -48,7 +48,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._requirements impo
     version_key,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
-from ansible_collections.eeforge.builder.plugins.module_utils._sbom import RPM_QUERYFORMAT
+from ansible_collections.eeforge.builder.plugins.module_utils._package_db import RPM_QUERYFORMAT
 
 
 def facts_of(image, text):

@@ -14,21 +14,24 @@ import subprocess
 
 import pytest
 
-from ansible_collections.eeforge.builder.plugins.module_utils._sbom import (
+from ansible_collections.eeforge.builder.plugins.module_utils._package_db import (
     RPM_QUERYFORMAT,
+    PackageDbError,
+    parse_dpkg_status,
+    parse_os_release,
+    parse_rpm_query,
+)
+from ansible_collections.eeforge.builder.plugins.module_utils._sbom import (
     SbomError,
     SbomWriteError,
     build_sbom,
     inventory_from_facts,
+    normalize_pypi_name,
+    purls,
     same_sbom,
     summary,
-    write_sbom,
-    normalize_pypi_name,
-    parse_dpkg_status,
-    parse_os_release,
-    parse_rpm_query,
-    purls,
     validate_sbom,
+    write_sbom,
 )
 
 # Stanzas as dpkg writes them on Debian 12 (trimmed descriptions), including a package removed
@@ -155,7 +158,7 @@ def test_parse_rpm_query_skips_pubkeys_and_keeps_epoch():
 
 
 def test_parse_rpm_query_rejects_another_format():
-    with pytest.raises(SbomError, match="RPM_QUERYFORMAT"):
+    with pytest.raises(PackageDbError, match="RPM_QUERYFORMAT"):
         parse_rpm_query("bash-5.1.8-9.el9.x86_64\n")
 
 
