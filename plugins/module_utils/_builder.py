@@ -335,8 +335,7 @@ class EEBuild(object):
         build_args.setdefault("EE_BASE_IMAGE", given["base"].build_ref)  # exactly the base the digest covers
         options = BuildOptions(context_dir, [str(r) for r in refs], build_args=build_args, labels=labels,
                                squash=params["squash"], no_cache=params["no_cache"], extra_args=given["extra_args"],
-                               secret=secret, auth_file=base_auth, log_path=log_path, iid_file=iid_file,
-                               from_images=[given["base"].build_ref])
+                               secret=secret, auth_file=base_auth, log_path=log_path, iid_file=iid_file)
         argv = self.engine.build_argv(options)
         with open(log_path, "a") as handle:
             handle.write("$ %s\n" % " ".join(argv))

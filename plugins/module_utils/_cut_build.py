@@ -51,34 +51,30 @@ def running_builds():
 def remove_cut_build(engine, options, since):
     """Remove the working containers a cut build of ``options`` left; return the ids left in place.
 
-    A working container is this build's when it was created since ``since`` and its image
-    carries all of the build's labels (every step after the first commits one), or it is one
-    of ``from_images`` (a stage's first container). While another ``podman build`` runs, a
-    container it may own (of a shared FROM image, or of the same labels) is left, and named.
+    Only builds make storage-only containers, so while no other ``podman build`` (or buildah)
+    runs, every one created since ``since`` is this build's: its stages' first containers, and
+    one per step taken from the layer cache, whose image carries the labels of the build that
+    first made it. While another build runs, only those whose image carries all of this build's
+    labels are taken (none, when that build has the same labels); the others are left, and named.
     """
     containers = _working_containers(engine, since)
     if not containers:
         return []
-    from_ids = set()
-    for ref in options.from_images:
-        info = engine.inspect(ref)
-        if info:
-            from_ids.add(info["id"])
     others = running_builds()
     wanted = ["%s=%s" % item for item in sorted(options.labels.items())]
     same_labels_elsewhere = bool(wanted) and any(all(w in argv for w in wanted) for argv in others)
     labels_of = {}
     remove, leave = [], []
     for cid, image_id in containers:
+        if not others:
+            remove.append(cid)
+            continue
         if image_id not in labels_of:
             info = engine.inspect(image_id) if image_id else None
             labels_of[image_id] = (info or {}).get("labels") or {}
         labels = labels_of[image_id]
         owned = bool(wanted) and all(labels.get(k) == v for k, v in options.labels.items())
-        if owned:
-            (leave if same_labels_elsewhere else remove).append(cid)
-        elif image_id in from_ids:
-            (leave if others else remove).append(cid)
+        (remove if owned and not same_labels_elsewhere else leave).append(cid)
     if remove:
         engine.run(["rm", "--force"] + remove, check=False, timeout=120)
         still = set(cid for cid, _image in _working_containers(engine, since))

@@ -122,7 +122,7 @@ class BuildOptions(object):
     """
 
     FIELDS = ("context_dir", "tags", "build_args", "labels", "squash", "no_cache", "extra_args", "secret",
-              "auth_file", "log_path", "iid_file", "pull", "containerfile", "layers", "quiet", "from_images")
+              "auth_file", "log_path", "iid_file", "pull", "containerfile", "layers", "quiet")
 
     def __init__(self, context_dir, tags, **kwargs):
         unknown = set(kwargs) - set(self.FIELDS)
@@ -143,9 +143,6 @@ class BuildOptions(object):
         self.containerfile = kwargs.get("containerfile") or os.path.join(context_dir, CONTAINERFILE)
         self.layers = kwargs.get("layers", True)
         self.quiet = bool(kwargs.get("quiet"))
-        # The images the Containerfile's stages start FROM: a cut build's working containers of
-        # those are recognised by them (the later ones carry the build's labels).
-        self.from_images = list(kwargs.get("from_images") or [])
 
 
 class Engine(object):

@@ -236,7 +236,7 @@ def _cut_build(tmp_path, monkeypatch, cut, others=()):
         _storage("c1" * 32, BASE_ID, now + 1),           # the first stage's container, of the FROM image
         _storage("c2" * 32, STEP_ID, now + 2),           # a later step's, of an image with the build's labels
         _storage("c3" * 32, STEP_ID, now - 3600),        # an older build's (before this one started)
-        _storage("c4" * 32, OTHER_ID, now + 2),          # another build's, of an unrelated image
+        _storage("c4" * 32, OTHER_ID, now + 2),          # a cached step's: its image has another build's labels
         _storage("c5" * 32, BASE_ID, now + 2, "exited"),  # a podman container, not a build's
     ]
     runner = CutBuildRunner(containers, cut, {"localhost/base:1": {}, BASE_ID: {}, STEP_ID: dict(OURS, x="y"),
@@ -244,7 +244,7 @@ def _cut_build(tmp_path, monkeypatch, cut, others=()):
     monkeypatch.setattr(cut_build_utils, "running_builds", lambda: [list(argv) for argv in others])
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     eng = Engine(runner, "/usr/bin/podman")
-    options = BuildOptions(str(tmp_path / "ctx"), ["localhost/ee:1"], labels=OURS, from_images=["localhost/base:1"])
+    options = BuildOptions(str(tmp_path / "ctx"), ["localhost/ee:1"], labels=OURS)
     with pytest.raises(type(cut)) as err:
         eng.build(options)
     return err.value, runner
@@ -255,9 +255,10 @@ def _cut_build(tmp_path, monkeypatch, cut, others=()):
 def test_cut_build_removes_its_working_containers_and_podmans_temp_dir(tmp_path, monkeypatch, cut):
     exc, runner = _cut_build(tmp_path, monkeypatch, cut)
     removed = [call["argv"][3:] for call in runner.calls if call["argv"][1] == "rm"]
-    assert removed == [["c1" * 32, "c2" * 32]], runner.calls
+    # No other build runs: every build container made since the build started is its own.
+    assert removed == [["c1" * 32, "c2" * 32, "c4" * 32]], runner.calls
     assert exc.left_behind == []
-    assert sorted(c["Id"][:2] for c in runner.containers) == ["c3", "c4", "c5"]
+    assert sorted(c["Id"][:2] for c in runner.containers) == ["c3", "c5"]
     # podman's temp dir (TMPDIR of the build, below the TMPDIR podman would have used) is gone.
     tmp = [call["env"]["TMPDIR"] for call in runner.calls if call["argv"][1] == "build"][0]
     assert os.path.dirname(tmp) == str(tmp_path) and not os.path.exists(tmp)
@@ -269,12 +270,12 @@ def test_cut_build_leaves_what_another_running_build_may_own(tmp_path, monkeypat
     exc, runner = _cut_build(tmp_path, monkeypatch, Terminated(signal.SIGTERM), others=[other])
     removed = [call["argv"][3:] for call in runner.calls if call["argv"][1] == "rm"]
     assert removed == [["c2" * 32]]  # carries this build's labels: ours whatever else runs
-    assert exc.left_behind == ["c1" * 6]  # of the shared FROM image: it may be the other build's
+    assert exc.left_behind == ["c1" * 6, "c4" * 6]  # of the shared FROM image / another's labels: maybe the other's
     # Another build of the very same labels (the same definition, another tag): nothing is taken.
     same = ["podman", "build", "--label", "%s=%s" % list(OURS.items())[0], "/ctx"]
     exc, runner = _cut_build(tmp_path, monkeypatch, Terminated(signal.SIGTERM), others=[same])
     assert not [call for call in runner.calls if call["argv"][1] == "rm"]
-    assert exc.left_behind == ["c1" * 6, "c2" * 6]
+    assert exc.left_behind == ["c1" * 6, "c2" * 6, "c4" * 6]
 
 
 def test_cut_build_message_names_what_was_left():
