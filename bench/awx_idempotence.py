@@ -4,6 +4,7 @@
 """Unchanged re-run of 50 execution environments and 5 registry credentials: eeforge.builder vs awx.awx.
 
     .venv/bin/python bench/awx_idempotence.py [--ees 50] [--credentials 5] [--repeat 1] [--latency 0.1]
+                                              [--against REV]
 
 Starts the stand-in AWX (tests/awx_standin) in this process, creates the objects with
 eeforge.builder's modules, then times, in the same run, an unchanged re-run of
@@ -18,6 +19,10 @@ time each module spends beyond it is printed too.
 The stand-in answers in about a millisecond; a real AWX takes tens to hundreds of milliseconds per
 request (authentication, database). ``--latency S`` puts a proxy in front of the stand-in that
 delays every answer by S seconds, to show how the number of requests weighs against a real server.
+
+``--against REV`` adds a side: the same eeforge.builder tasks with the collection as it was at git
+revision REV (a worktree), in the same rounds, so a change is compared with its past on one machine
+load.
 
 Prints figures; no thresholds are enforced here (targets of issue 5: at most 2 requests per
 unchanged object, at most 0.5x awx.awx's time).
@@ -100,10 +105,10 @@ def playbook(workdir, name, url, standin, tasks):
     return path
 
 
-def run(path):
+def run(path, collections=None):
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_NOCOLOR="1", ANSIBLE_COLLECTIONS_PATH=os.pathsep.join(
-                   [os.path.join(REPO, ".cache", "collections"), SITE_COLLECTIONS]))
+                   [collections or os.path.join(REPO, ".cache", "collections"), SITE_COLLECTIONS]))
     for key in [key for key in env if key.startswith(("CONTROLLER_", "TOWER_"))]:
         del env[key]
     proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local",
@@ -136,6 +141,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=1, help="timed re-runs per side (median is reported)")
     parser.add_argument("--latency", type=float, default=0.0,
                         help="seconds added to every AWX answer by a proxy (0: talk to the stand-in directly)")
+    parser.add_argument("--against", metavar="REV", help="also time eeforge.builder as it was at git revision REV")
     opts = parser.parse_args()
 
     creds = [{"name": "bench-registry-%d" % i, "host": "registry%d.example.com" % i, "username": "puller",
@@ -170,29 +176,41 @@ def main():
     ]
     objects = len(creds) + len(ees)
     noop = [loop_task("no-op module", "ansible.builtin.ping", {}, creds + ees)]
-    sides = ("eeforge.builder", "awx.awx", "ping")
+    sides = ("eeforge.builder", "awx.awx", "ping") + (("then",) if opts.against else ())
     figures = dict((side, dict(times=[], changed=[], requests=None)) for side in sides)
     standin = StandIn().start()
     proxy = LatencyProxy((standin.host, standin.port), opts.latency) if opts.latency > 0 else None
     url = proxy.url if proxy else standin.url
     try:
         with tempfile.TemporaryDirectory(prefix="eeforge-bench-") as workdir:
+            collections = {}
+            if opts.against:
+                tree = os.path.join(workdir, "against")
+                subprocess.run(["git", "-C", REPO, "worktree", "add", "--detach", tree, opts.against], check=True,
+                               capture_output=True)
+                collections["then"] = os.path.join(workdir, "against-collections")
+                os.makedirs(os.path.join(collections["then"], "ansible_collections", "eeforge"))
+                os.symlink(tree, os.path.join(collections["then"], "ansible_collections", "eeforge", "builder"))
             standin.post("/api/v2/organizations/", {"name": org})
             setup_time, created = run(playbook(workdir, "create", url, standin, ours))
             assert created == objects, "expected %d objects created, %d changed" % (objects, created)
             path = {"eeforge.builder": playbook(workdir, "ours", url, standin, ours),
                     "awx.awx": playbook(workdir, "theirs", url, standin, theirs),
                     "ping": playbook(workdir, "ping", url, standin, noop)}
+            path["then"] = path["eeforge.builder"]
             for dummy in range(opts.repeat):
                 for side in sides:
                     standin.clear_requests()
-                    seconds, changed = run(path[side])
+                    seconds, changed = run(path[side], collections.get(side))
                     figures[side]["times"].append(seconds)
                     figures[side]["changed"].append(changed)
                     log = list(standin.requests)
                     figures[side]["requests"] = dict(
                         total=len(log), get=sum(1 for req in log if req.method == "GET"),
                         writes=sum(1 for req in log if req.method not in ("GET", "HEAD", "OPTIONS")))
+            if opts.against:
+                subprocess.run(["git", "-C", REPO, "worktree", "remove", "--force", os.path.join(workdir, "against")],
+                               check=False, capture_output=True)
     finally:
         if proxy:
             proxy.stop()
@@ -205,11 +223,11 @@ def main():
     print("unchanged re-run, median of %d, module time only (ansible-playbook start-up excluded):" % opts.repeat)
     header = ("", "time (s)", "ms/object", "beyond no-op", "changed", "requests/obj", "GETs/obj", "writes")
     print("%-16s %9s %10s %14s %8s %13s %9s %7s" % header)
-    for side in ("eeforge.builder", "awx.awx", "ping"):
+    for side in sides:
         fig = figures[side]
         req = fig["requests"]
         print("%-16s %9.2f %10.1f %14.1f %8d %13.2f %9.2f %7d" % (
-            side if side != "ping" else "no-op (ping)", median[side], 1000.0 * median[side] / objects,
+            {"ping": "no-op (ping)", "then": "eeforge @" + str(opts.against)[:8]}.get(side, side), median[side], 1000.0 * median[side] / objects,
             1000.0 * (median[side] - median["ping"]) / objects, max(fig["changed"]), req["total"] / float(objects),
             req["get"] / float(objects), req["writes"]))
     print("time ratio eeforge.builder / awx.awx: %.2f (target <= 0.50)" % (median["eeforge.builder"] / median["awx.awx"]))
@@ -217,6 +235,9 @@ def main():
     print("time ratio beyond the no-op module: %.2f" % beyond)
     ours_req = figures["eeforge.builder"]["requests"]["total"] / float(objects)
     print("requests per unchanged object, eeforge.builder: %.2f (target <= 2)" % ours_req)
+    if opts.against:
+        print("eeforge.builder now / at %s: %.2f (side by side, %d round%s)" % (
+            opts.against, median["eeforge.builder"] / median["then"], opts.repeat, "s" if opts.repeat > 1 else ""))
     print("awx.awx credential ran with update_secrets=false (its default, true, reports every credential changed)")
 
 
