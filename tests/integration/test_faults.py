@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 
 import pytest
 
@@ -181,6 +182,17 @@ def podman_builds(root):
     return [p for p in descendants(root) if p[2] and os.path.basename(p[2][0]) == "podman" and "build" in p[2]]
 
 
+@contextmanager
+def killed_if_running(proc):
+    """The test's own clean-up: a playbook still running when the block ends gets SIGKILL (its group)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def wait_for(predicate, timeout, what):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -267,16 +279,11 @@ def test_registry_stopped_mid_push(own_registry, base_image, tmp_path):
     project = Project(tmp_path / "project", base_image, payload_bytes=48 * 1024 * 1024)
     args = {"definition_file": project.definition, "tags": [tag], "push": True}
     started = time.time()
-    proc = start_playbook(tmp_path, args, env=podman_env)
-    try:
+    with killed_if_running(start_playbook(tmp_path, args, env=podman_env)) as proc:
         wait_for(reg.uploads_in_progress, 600, "the push to start (an upload session in the registry)")
         reg.stop(keep=True)
         cut = time.time()
         out, err = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     failed_after = time.time() - cut
     result = task_result(out, err)
     msg = assert_one_line_failure(result, tag)
@@ -341,7 +348,7 @@ def _alive(pid):
 
 
 def _check_sigterm(proc, tag, tmpdir, builds, marker):
-    try:
+    with killed_if_running(proc):
         builds += wait_for(lambda: podman_builds(proc.pid), 600, "podman build to start")
         # The RUN sleep step runs in a build container: cut there.
         sleeper = wait_for(lambda: [p for p in descendants(proc.pid)
@@ -356,10 +363,6 @@ def _check_sigterm(proc, tag, tmpdir, builds, marker):
         os.killpg(proc.pid, signal.SIGTERM)
         cut = time.time()
         out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     stopped_after = time.time() - cut
     # Give podman's own clean-up (it got the signal too) a moment to finish.
     wait_for_clean(lambda: os.path.exists(layer), 30)
