@@ -231,7 +231,8 @@ def main():
                    env={k: env[k] for k in ("CONTAINERS_CONF",)}, check=False)
             # what ee_build pulled from the bench registry by digest (untagged; the tagged base stays)
             listed = json.loads(podman(["images", "--format", "json"], check=False).stdout or "[]")
-            pulled = [entry["Id"] for entry in listed if not entry.get("Names")
+            pulled = [entry["Id"] for entry in listed
+                      if all("/eeforge-bench/base:" in n or "/eeforge-bench/base@" in n for n in entry.get("Names") or [])
                       and any("/eeforge-bench/base@" in d for d in entry.get("RepoDigests") or [])]
             if pulled:
                 podman(["rmi"] + pulled, check=False)

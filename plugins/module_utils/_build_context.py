@@ -454,4 +454,5 @@ def run_build(engine, options, timeout):
                              "Raise timeout or check the build log %s%s" % (log_path, left_behind_hint(exc)),
                              tail, log_path)
         cause, hint = describe_failure(text)
-        raise BuildError("Failed to build image: %s" % cause, "%s (full log: %s)" % (hint, log_path), tail, log_path)
+        fix = "%s (full log: %s)%s" % (hint, log_path, left_behind_hint(exc))
+        raise BuildError("Failed to build image: %s" % cause, fix, tail, log_path)

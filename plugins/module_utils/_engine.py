@@ -122,7 +122,7 @@ class BuildOptions(object):
     """
 
     FIELDS = ("context_dir", "tags", "build_args", "labels", "squash", "no_cache", "extra_args", "secret",
-              "auth_file", "log_path", "iid_file", "pull", "containerfile", "layers", "quiet")
+              "auth_file", "log_path", "iid_file", "pull", "containerfile", "layers", "quiet", "clean_up")
 
     def __init__(self, context_dir, tags, **kwargs):
         unknown = set(kwargs) - set(self.FIELDS)
@@ -143,6 +143,8 @@ class BuildOptions(object):
         self.containerfile = kwargs.get("containerfile") or os.path.join(context_dir, CONTAINERFILE)
         self.layers = kwargs.get("layers", True)
         self.quiet = bool(kwargs.get("quiet"))
+        # Remove what a failed or cut build leaves (False where the whole storage is thrown away).
+        self.clean_up = kwargs.get("clean_up", True)
 
 
 class Engine(object):
@@ -298,8 +300,8 @@ class Engine(object):
         """Run the build (podman streams its output to ``options.log_path``); return the seconds it took.
 
         podman's own temp files (``buildahNNNN``) go to a private dir that is removed afterwards.
-        A build cut short (``Terminated`` by a cancel, or the timeout) leaves podman 4's working
-        containers and their mounts: they are removed before the exception goes on, and the ids
+        A build cut short (``Terminated`` by a cancel, or the timeout) or failed leaves podman 4's
+        working containers and their mounts: they are removed before the exception goes on, and the ids
         that had to stay are in its ``left_behind``. Raises CommandError; the caller reads the
         log to say which step failed.
         """
@@ -309,12 +311,9 @@ class Engine(object):
             env = dict(self.environ_update, TMPDIR=podman_tmp)
             try:
                 _rc, out, err = self.runner.run(argv, timeout=timeout or self.timeout, environ_update=env)
-            except CommandError as exc:
-                if exc.timed_out:
-                    exc.left_behind = remove_cut_build(self, options, started)
-                raise
-            except Terminated as exc:
-                exc.left_behind = remove_cut_build(self, options, started)
+            except (CommandError, Terminated) as exc:
+                # podman 4.3 also leaves the working container of a failed stage, --force-rm or not.
+                exc.left_behind = remove_cut_build(self, options, started) if options.clean_up else []
                 raise
         if (out or err) and options.log_path:
             with open(options.log_path, "a") as handle:

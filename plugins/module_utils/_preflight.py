@@ -246,7 +246,8 @@ class Preflight(object):
                 handle.write("FROM %s\nCOPY marker /probe/marker\n" % PROBE_IMAGE)
             engine = self._engine(env)
             engine.import_tarball(tarball, PROBE_IMAGE, timeout=self.timeout)
-            engine.build(BuildOptions(context, [PROBE_IMAGE2], pull="never", layers=False, quiet=True),
+            # clean_up=False: the probe's whole private store is removed afterwards.
+            engine.build(BuildOptions(context, [PROBE_IMAGE2], pull="never", layers=False, quiet=True, clean_up=False),
                          timeout=self.timeout)
             if driver == OVERLAY and uses_mount_program(os.path.join(work, "root")):
                 # Rootless containers/storage quietly mounts with fuse-overlayfs when the kernel

@@ -58,11 +58,12 @@ def moving_base(registry, base_image, tmp_path):
 
     yield dest, move
     podman(["rmi", "-f"] + made, check=False)
-    # What the builds pulled by digest (untagged, known by their repo digests) goes too; a tagged image
-    # (the cached ee-minimal, which was pushed there) stays.
+    # What the builds pulled by digest (known only by this repository's names, "<repo>@sha256:...") goes
+    # too; an image with other names (the cached ee-minimal, which was pushed there) stays.
     name = dest.rsplit(":", 1)[0]
     listed = json.loads(podman(["images", "--format", "json"]).stdout or "[]")
-    pulled = [entry["Id"] for entry in listed if not entry.get("Names")
+    pulled = [entry["Id"] for entry in listed
+              if all(n.startswith((name + ":", name + "@")) for n in entry.get("Names") or [])
               and any(d.startswith(name + "@") for d in entry.get("RepoDigests") or entry.get("Digests") or [])]
     if pulled:
         podman(["rmi"] + pulled, check=False)
