@@ -190,7 +190,8 @@ class EEBuild(object):
         refs = given["refs"]
         tags = [str(r) for r in refs]
         result = {
-            "definition_digest": None, "base_image_digest": None, "base_image_moved": False, "tags": tags, "image_id": None, "digest": None, "pushed": [],
+            "definition_digest": None, "base_image_digest": None, "base_image_moved": False, "tags": tags,
+            "image_id": None, "digest": None, "pushed": [],
             "containerfile": None, "build_log": None, "built": False, "builder_invoked": False, "adaptations": [],
             "actions": [], "ansible_builder_version": self.builder_version, "context_dir": None,
             "referenced_files": [f.path for f in given["resolved"].files],
@@ -246,10 +247,11 @@ class EEBuild(object):
         try:
             self.engine.pull(base.build_ref, auth_file=base_auth, tls_verify=self.params["tls_verify"])
         except RegistryError as exc:
-            raise BuildError(exc.cause.replace("Failed to pull image", "Failed to pull base image").replace(
-                "'%s'" % base.build_ref, "'%s'" % base.ref if base.build_ref == base.ref else
-                "'%s' (%s)" % (base.ref, base.build_ref)),
-                exc.fix + " (base_registry_username/base_registry_password)")
+            # The message names the base as the definition does, and the pinned reference that was pulled.
+            named = "'%s'" % base.ref if base.build_ref == base.ref else "'%s' (%s)" % (base.ref, base.build_ref)
+            cause = exc.cause.replace("Failed to pull image", "Failed to pull base image")
+            raise BuildError(cause.replace("'%s'" % base.build_ref, named),
+                             exc.fix + " (base_registry_username/base_registry_password)")
         return True
 
     def _context_dir(self, staging):
