@@ -90,8 +90,8 @@ compat-216:
 	start=$$(date +%s)
 	PATH=$(VENV_216)/bin:$$PATH PYTHONPATH=$(COLL_ROOT) $(VENV_216)/bin/python -m pytest -p no:cacheprovider -q \
 	  -o addopts="-ra --strict-markers" --rootdir=$(REPO) --basetemp=$$bt/units tests/unit
-	PATH=$(VENV_216)/bin:$$PATH $(VENV_216)/bin/python -m pytest -p no:cacheprovider -q --basetemp=$$bt/tmp \
-	  -m compat tests/integration
+	EEFORGE_REMOVE_TEST_IMAGES=1 PATH=$(VENV_216)/bin:$$PATH $(VENV_216)/bin/python -m pytest -p no:cacheprovider -q \
+	  --basetemp=$$bt/tmp -m compat tests/integration
 	echo "compat-216: $$(( $$(date +%s) - start ))s"
 
 # ansible-lint installs the collection (its build: no tests/) into ./collections, where pytest-ansible

@@ -17,7 +17,7 @@ import pytest
 
 from tests.harness.podman_env import podman
 from tests.integration.awx_tasks import REPO_ROOT, run_playbook, run_task
-from tests.integration.test_faults import Project, local_image, remove_images
+from tests.integration.test_faults import Project, local_image, remove_build_of, remove_images
 from tests.integration.test_faults import run_playbook as run_ee_build_playbook
 
 pytestmark = pytest.mark.compat
@@ -43,6 +43,8 @@ def test_ee_build_second_run_is_a_no_op(base_image, tmp_path):
         print("ansible-core %s: ee_build no-op in %.1fs" % (ansible_core_version(), seconds))
     finally:
         remove_images(tag)
+        # The build's other stages end in untagged images (the layer cache): they go too.
+        remove_build_of(project.marker)
 
 
 def test_awx_execution_environment_create_then_unchanged(awx_standin, tmp_path):
