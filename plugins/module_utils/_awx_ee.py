@@ -24,8 +24,8 @@ from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import
     same_ref,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_compare import changed_fields
+from ansible_collections.eeforge.builder.plugins.module_utils._awx_kinds import REFERENCE_KINDS
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_module import Plan
-from ansible_collections.eeforge.builder.plugins.module_utils._awx_usage import REFERENCE_KINDS
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import ImageRefError, split_ref
 from ansible_collections.eeforge.builder.plugins.module_utils._registry import RegistryError, resolve_digest
 
@@ -271,7 +271,7 @@ def plan_absent(module, existing, references, force):
 
 
 def find_references(module, ee_ids):
-    """``{ee_id: [{type, id, name, field}]}``: the objects of every kind of ``_awx_usage.REFERENCE_KINDS``
+    """``{ee_id: [{type, id, name, field}]}``: the objects of every kind of ``_awx_kinds.REFERENCE_KINDS``
     (job templates, workflow nodes, organization and project defaults, inventory sources; one list filter
     per kind, contract fleet/111-115) and the global default (67) that use each EE; one request per kind
     for all of them (``<field>__in``)."""

@@ -27,19 +27,12 @@ __metaclass__ = type
 
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_client import MAX_PAGE_SIZE
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_resolve import AwxObjects, EEResolver
+from ansible_collections.eeforge.builder.plugins.module_utils._awx_kinds import REFERENCE_KINDS
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import ImageRefError, split_ref
 
 # AWX caps page_size at 200 without an error (fleet/103, fleet/108): the fewest requests per list.
 PAGE_SIZE = MAX_PAGE_SIZE
 
-# Reference kind -> (list endpoint, field naming the EE, AWX object type)
-REFERENCE_KINDS = (
-    ("job_templates", "job_templates/", "execution_environment", "job_template"),
-    ("workflow_nodes", "workflow_job_template_nodes/", "execution_environment", "workflow_job_template_node"),
-    ("organizations", "organizations/", "default_environment", "organization"),
-    ("projects", "projects/", "default_environment", "project"),
-    ("inventory_sources", "inventory_sources/", "execution_environment", "inventory_source"),
-)
 # Read only for the resolution (a job's inventory organization, a workflow's inventory prompt).
 SUPPORT_KINDS = (("inventories", "inventories/"), ("workflows", "workflow_job_templates/"))
 EE_ENDPOINT = "execution_environments/"

@@ -29,6 +29,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._errors import (
     registry_error,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._cut_build import podman_tmp_parent, remove_cut_build
+from ansible_collections.eeforge.builder.plugins.module_utils._registry import tls_flags
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, private_tempdir
 from ansible_collections.eeforge.builder.plugins.module_utils._signals import Terminated
 
@@ -57,13 +58,6 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _NESTED_RUNTIME_ERRORS = ("mount `proc`", "mount proc", "/proc/sys/", "ping_group_range", "cap_sys_admin",
                           "operation not permitted", "permission denied", "read-only file system")
 _OCI_RUNTIME_WORDS = ("oci runtime", "crun:", "runc:", "runc create failed", "crun create failed")
-
-
-def tls_flags(tls_verify):
-    """``--tls-verify=...`` or nothing when ``tls_verify`` is None (registries.conf decides)."""
-    if tls_verify is None:
-        return []
-    return ["--tls-verify=%s" % ("true" if tls_verify else "false")]
 
 
 def cannot_start_containers(stderr):

@@ -35,7 +35,6 @@ import json
 import os
 from contextlib import contextmanager
 
-from ansible_collections.eeforge.builder.plugins.module_utils._engine import Engine, tls_flags
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import RegistryError, registry_error
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import (
     DEFAULT_REGISTRY,
@@ -51,6 +50,13 @@ from ansible_collections.eeforge.builder.plugins.module_utils._runner import (
 
 # Docker Hub is stored under several keys depending on the client.
 _DOCKER_HUB_AUTH_KEYS = (DEFAULT_REGISTRY, "https://index.docker.io/v1/")
+
+
+def tls_flags(tls_verify):
+    """``--tls-verify=...`` or nothing when ``tls_verify`` is None (registries.conf decides)."""
+    if tls_verify is None:
+        return []
+    return ["--tls-verify=%s" % ("true" if tls_verify else "false")]
 
 
 def _auth_entry(username, password):
@@ -142,6 +148,8 @@ def _inspect_with_skopeo(runner, skopeo, ref, auth_path, tls_verify, timeout):
 
 def _inspect_with_podman(runner, podman, ref, auth_path, tls_verify, timeout):
     """Fallback without skopeo: pull the image, then read its digest and labels locally."""
+    # Imported here: the AWX modules resolve digests with skopeo and need not load the engine.
+    from ansible_collections.eeforge.builder.plugins.module_utils._engine import Engine  # pylint: disable=import-outside-toplevel
     engine = Engine(runner, podman, timeout=timeout)
     image_id = engine.pull(ref, auth_file=auth_path, tls_verify=tls_verify) or ref
     info = engine.inspect(image_id) or {}
