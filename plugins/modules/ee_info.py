@@ -117,6 +117,28 @@ options:
         C(packageurl-python) on the host the task runs on.
       - Registry credentials are never part of the SBOM. Nothing is written when an assertion fails.
     type: path
+  verify_signature:
+    description:
+      - Verify the image's signatures as a podman node would, and fail in one line when no valid signature by a
+        trusted key is found (unsigned, signed by another key, a signature of another image or digest).
+      - 'A GPG public key file (C(gpg --export FPR), binary or C(--armor)): a signature by that key is required.
+        Or a containers-policy.json(5) file: its requirements for the image (the most specific C(docker) scope,
+        else C(default)) are followed: C(signedBy) (C(keyPath), C(keyPaths), C(keyData)), C(insecureAcceptAnything)
+        and C(reject).'
+      - The signature must name the manifest digest the registry serves for the image and the image itself (the
+        exact tag; for a reference by digest, the repository), like a C(signedBy) policy's default
+        C(matchRepoDigestOrExact).
+      - Sigstore public keys and C(sigstoreSigned) requirements are refused in one line (podman 4.3 and skopeo 1.9 as
+        Debian builds them cannot verify them either).
+      - The keys are imported into a private GNUPGHOME that is removed afterwards. Needs C(gpg).
+    type: path
+  signature_store:
+    description:
+      - Where O(verify_signature) reads the simple signing signatures from. A directory, or the C(http://),
+        C(https://) or C(file://) URL a node's registries.d C(lookaside) names.
+      - Defaults to C(/var/lib/containers/sigstore), where M(eeforge.builder.ee_build) O(eeforge.builder.ee_build#module:sign_by)
+        and C(podman push --sign-by) write them by default.
+    type: str
 requirements:
   - podman
   - cyclonedx-python-lib[json-validation] >= 7 and packageurl-python, only for O(sbom_path)
@@ -170,6 +192,13 @@ EXAMPLES = r"""
     pull: never
     sbom_path: /srv/sboms/ee-aws-1.2.cdx.json
   register: ee
+
+- name: Run only an EE that the release key signed (the signatures published at sigstore.example.com)
+  eeforge.builder.ee_info:
+    image: registry.example.com/ee/aws:1.2
+    verify_signature: /etc/pki/containers/release.gpg
+    signature_store: https://sigstore.example.com
+  register: ee_signed
 
 - name: Show how many components it lists
   ansible.builtin.debug:
@@ -384,6 +413,29 @@ sbom:
       description: Whether the file was written by this task (false when it already held the same SBOM, and in check mode).
       type: bool
       sample: true
+signature:
+  description: What O(verify_signature) found.
+  returned: when O(verify_signature) is set and the image is trusted
+  type: dict
+  contains:
+    verified:
+      description: Always V(true) (an image that is not trusted fails the task).
+      type: bool
+    trusted_by:
+      description: The key file, or the policy file and its scope, that said which keys count.
+      type: str
+      sample: /etc/containers/policy.json (scope registry.example.com/ee)
+    digest:
+      description: The manifest digest the signatures were checked against.
+      type: str
+    signed_by:
+      description: Fingerprints of the trusted keys with a valid signature of the image (empty when a policy accepts it unsigned).
+      type: list
+      elements: str
+    signatures:
+      description: Every signature found, with C(location), C(signed_by), C(valid), C(identity) and, when not valid, C(reason).
+      type: list
+      elements: dict
 assertions:
   description:
     - What O(assert_collections) and O(assert_python) found missing or at the wrong version, by kind
@@ -408,6 +460,9 @@ from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
     collect,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildFamilyError
+from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import split_ref
+from ansible_collections.eeforge.builder.plugins.module_utils._image_signer import DEFAULT_SIGNATURE_STORE
+from ansible_collections.eeforge.builder.plugins.module_utils._image_verify import verify
 from ansible_collections.eeforge.builder.plugins.module_utils._registry import registry_auth
 from ansible_collections.eeforge.builder.plugins.module_utils._requirements import assertion_message, parse_requirement
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
@@ -433,6 +488,8 @@ def argument_spec():
         assert_collections=dict(type="list", elements="str", default=[]),
         assert_python=dict(type="list", elements="str", default=[]),
         sbom_path=dict(type="path"),
+        verify_signature=dict(type="path"),
+        signature_store=dict(type="str"),
     )
 
 
@@ -473,6 +530,24 @@ def write_image_sbom(module, result, warnings):
     return changed
 
 
+def verify_image_signature(module, inspector, result):
+    """``verify_signature``: result["signature"], or a one-line failure (with the facts gathered)."""
+    params = module.params
+    image = params["image"]
+    try:
+        digest = split_ref(image).digest or result.get("digest") or inspector.registry_digest(
+            image, username=params["registry_username"], password=params["registry_password"],
+            auth_file=params["auth_file"], tls_verify=params["tls_verify"])
+        if not digest:
+            module.fail_json(msg="Failed to verify the signature of '%s': its registry has no manifest for it, and "
+                                 "signatures name a registry's manifest digest. Push it, or verify the pushed tag."
+                             % image, **result)
+        result["signature"] = verify(module.runner, image, digest, params["verify_signature"],
+                                     params["signature_store"] or DEFAULT_SIGNATURE_STORE, timeout=params["timeout"])
+    except (BuildFamilyError, CommandError, EnvironmentError, ValueError) as exc:
+        module.fail_from(exc, **result)
+
+
 def main():
     install_termination_handler()  # a cancel still removes the private auth file and the probe container
     module = BuildModule(argument_spec=argument_spec(), supports_check_mode=True)
@@ -511,6 +586,8 @@ def main():
 
     changed = False
     result["assertions"] = failures
+    if params["verify_signature"] and not failures:
+        verify_image_signature(module, inspector, result)
     if sbom and not failures:
         try:
             changed = write_image_sbom(module, result, warnings)
