@@ -279,9 +279,10 @@ _DISK_ERRORS = ((errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-o
 
 
 def render_context(runner, builder_bin, derived, staging_dir, context_dir, helpers=None, ca_files=(),
-                   use_secret=False, log_handle=None, timeout=None):
+                   use_secret=False, log_handle=None, timeout=None, builder_args=()):
     """Write ``derived`` and the helper files under ``staging_dir``, run ``ansible-builder create``
-    into ``context_dir`` and post-process the Containerfile. Returns the Containerfile text.
+    (with ``builder_args``: its collection signature options) into ``context_dir`` and post-process the
+    Containerfile. Returns the Containerfile text.
 
     Raises BuildError (one line) when ansible-builder fails or a file cannot be written.
     """
@@ -299,7 +300,7 @@ def render_context(runner, builder_bin, derived, staging_dir, context_dir, helpe
     except (IOError, OSError) as exc:
         raise path_error("write the build definition into", getattr(exc, "filename", None) or staging_dir, exc)
     argv = [builder_bin, "create", "--file", definition_path, "--context", context_dir,
-            "--output-filename", CONTAINERFILE, "-v", "2"]
+            "--output-filename", CONTAINERFILE, "-v", "2"] + list(builder_args)
     try:
         _rc, out, err = runner.run(argv, timeout=timeout, cwd=staging_dir)
     except CommandError as exc:

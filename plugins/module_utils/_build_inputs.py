@@ -62,6 +62,37 @@ def load_definition(params):
     return params["definition"], project_dir, "inline definition"
 
 
+def galaxy_signature_args(params):
+    """ansible-builder's collection signature options (``ansible-builder create``) for ee_build's
+    ``galaxy_keyring``, ``galaxy_required_valid_signature_count`` and ``galaxy_ignore_signature_status_codes``,
+    as written. One-line errors for a keyring that is not a file, or the other two without a keyring."""
+    keyring = params.get("galaxy_keyring")
+    count = params.get("galaxy_required_valid_signature_count")
+    codes = params.get("galaxy_ignore_signature_status_codes") or []
+    if not keyring:
+        for name, value in (("galaxy_required_valid_signature_count", count),
+                            ("galaxy_ignore_signature_status_codes", codes)):
+            if value:
+                raise BuildInputError("Failed to verify collection signatures: %s is set but galaxy_keyring is not"
+                                      % name, "Give galaxy_keyring (the public keys the signatures are checked "
+                                              "against), or remove %s" % name)
+        return []
+    if not os.path.isfile(keyring):
+        raise BuildInputError("Failed to read galaxy_keyring '%s': the file does not exist" % keyring,
+                              "Give a GPG keyring file (gpg --export KEYS > keyring.gpg)")
+    if count is not None and not re.match(r"^\+?([1-9][0-9]*|all|-1)$", str(count)):
+        raise BuildInputError("Failed to verify collection signatures: galaxy_required_valid_signature_count '%s' "
+                              "is not a count" % count, "Give a positive number or all, optionally with a leading "
+                                                         "'+' (fail when a collection has no signature), e.g. +1")
+    # ansible-builder runs in a staging directory: a relative path is taken from where the task runs.
+    args = ["--galaxy-keyring", os.path.abspath(keyring)]
+    for code in codes:
+        args += ["--galaxy-ignore-signature-status-codes", code]
+    if count is not None:
+        args += ["--galaxy-required-valid-signature-count", str(count)]
+    return args
+
+
 def check_ca_files(paths):
     files = []
     for path in paths or []:

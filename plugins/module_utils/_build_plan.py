@@ -24,12 +24,13 @@ NEW_IMAGE = "(new image)"
 
 class Plan(object):
     """What ee_build will do. ``actions`` are the strings ee_build returns: ``build``, ``tag <ref>``,
-    ``push <ref>``; ``diff`` is the ``before``/``after`` of the primary tag."""
+    ``push <ref>``, ``sign <ref>``; ``diff`` is the ``before``/``after`` of the primary tag."""
 
-    def __init__(self, build=False, retag=(), push=(), image_id=None, digest=None, diff=None, warnings=()):
+    def __init__(self, build=False, retag=(), push=(), image_id=None, digest=None, diff=None, warnings=(), sign=()):
         self.build = build
         self.retag = list(retag)
         self.push = list(push)
+        self.sign = list(sign)
         self.image_id = image_id
         self.digest = digest
         self.diff = diff or {}
@@ -38,11 +39,11 @@ class Plan(object):
     @property
     def actions(self):
         return (["build"] if self.build else []) + ["tag %s" % r for r in self.retag] + \
-            ["push %s" % r for r in self.push]
+            ["push %s" % r for r in self.push] + ["sign %s" % r for r in self.sign]
 
     @property
     def changed(self):
-        return bool(self.build or self.retag or self.push)
+        return bool(self.build or self.retag or self.push or self.sign)
 
     @property
     def up_to_date(self):
@@ -66,12 +67,22 @@ def built_definition(info):
         return None
 
 
-def plan_build(digest, refs, push_refs, local, remote, force=False, definition=None):
+def _to_sign(push_refs, pushed, signed):
+    """The pushed tags that need a signature: every one pushed now, and those whose image in the
+    registry has none by the key (``signed``: None when nothing is signed)."""
+    if signed is None:
+        return []
+    return [r for r in push_refs if r in pushed or not signed.get(r)]
+
+
+def plan_build(digest, refs, push_refs, local, remote, force=False, definition=None, signed=None):
     """Decide what ee_build does.
 
     ``refs``: the tags (strings), primary first; ``push_refs``: those pushed (empty without push);
     ``local``: ``{tag: facts or None}``; ``remote``: ``{tag: facts, None or UNKNOWN}`` for push_refs;
-    ``definition``: the normalized definition to build (for the diff).
+    ``definition``: the normalized definition to build (for the diff); ``signed``: None when the
+    pushed images are not signed, else ``{push ref: True}`` for each whose image in the registry
+    (at its digest there) already has a signature by the key.
     """
     primary = refs[0]
     primary_local = local.get(primary)
@@ -88,7 +99,8 @@ def plan_build(digest, refs, push_refs, local, remote, force=False, definition=N
     if not force and not local_ok and push_refs and remote_ok:
         # Up to date in the registry; nothing to build for a push-only workflow.
         info = remote.get(primary) or remote[push_refs[0]]
-        return Plan(digest=info.get("digest"), diff={"before": before, "after": dict(before)}, warnings=warnings)
+        return Plan(digest=info.get("digest"), diff={"before": before, "after": dict(before)}, warnings=warnings,
+                    sign=_to_sign(push_refs, (), signed))
 
     build = force or not local_ok
     retag = []
@@ -105,4 +117,4 @@ def plan_build(digest, refs, push_refs, local, remote, force=False, definition=N
     if push_refs and not push and remote.get(push_refs[0]) not in (None, UNKNOWN):
         registry_digest = remote[push_refs[0]].get("digest")
     return Plan(build=build, retag=retag, push=push, image_id=image_id, digest=registry_digest,
-                diff={"before": before, "after": after}, warnings=warnings)
+                diff={"before": before, "after": after}, warnings=warnings, sign=_to_sign(push_refs, push, signed))

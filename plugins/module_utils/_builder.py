@@ -37,6 +37,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._errors import (
     path_error,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import ImageRefError, split_ref
+from ansible_collections.eeforge.builder.plugins.module_utils._image_signer import GpgSigner, check_signing_inputs
 from ansible_collections.eeforge.builder.plugins.module_utils._registry import (
     inspect_remote,
     registry_auth,
@@ -74,6 +75,7 @@ class EEBuild(object):
         self._engine = engine
         self.lock = lock or _no_lock
         self.warnings = []
+        self.pushed_digests = {}
 
     @property
     def engine(self):
@@ -98,6 +100,7 @@ class EEBuild(object):
         extra_args = inputs.check_extra_args(params["extra_build_cli_args"])
         labels = inputs.check_labels(params["labels"])
         ca_files = inputs.check_ca_files(params["ca_certificates"])
+        galaxy_signatures = inputs.galaxy_signature_args(params)
         definition, base_dir, def_name = inputs.load_definition(params)
         # ansible-builder's schema is checked only when something will be done with the definition:
         # an image labelled with this definition's digest was built from it after it passed the same
@@ -127,6 +130,9 @@ class EEBuild(object):
             "pip_extra_index_url": params["pip_extra_index_url"] or "",
             "runtime": "podman",
         }
+        if galaxy_signatures:
+            # What the collections are checked against is part of what the image is.
+            extra["galaxy_signatures"] = galaxy_signatures[2:] + [defn.sha256_file(params["galaxy_keyring"])]
         push_refs = [r for r in refs if r.registry != "localhost"] if params["push"] else []
         if params["push"] and not push_refs:
             raise BuildInputError("Failed to push image '%s': every tag is local ('localhost/...')" % refs[0],
@@ -135,7 +141,9 @@ class EEBuild(object):
             self.warnings.append("Not pushed (local-only names): %s" % ", ".join(
                 str(r) for r in refs if r.registry == "localhost"))
         return dict(refs=refs, push_refs=push_refs, build_args=build_args, extra_args=extra_args, labels=labels,
-                    ca_files=ca_files, definition=definition, def_name=def_name, resolved=resolved, digest_extra=extra)
+                    ca_files=ca_files, definition=definition, def_name=def_name, resolved=resolved, digest_extra=extra,
+                    galaxy_signatures=galaxy_signatures,
+                    signature_store=check_signing_inputs(params))
 
     def digest(self, given, base):
         """The definition digest: the inputs, and what the base image is (``refresh_base``)."""
@@ -191,7 +199,7 @@ class EEBuild(object):
         tags = [str(r) for r in refs]
         result = {
             "definition_digest": None, "base_image_digest": None, "base_image_moved": False, "tags": tags,
-            "image_id": None, "digest": None, "pushed": [],
+            "image_id": None, "digest": None, "pushed": [], "signatures": [],
             "containerfile": None, "build_log": None, "built": False, "builder_invoked": False, "adaptations": [],
             "actions": [], "ansible_builder_version": self.builder_version, "context_dir": None,
             "referenced_files": [f.path for f in given["resolved"].files],
@@ -208,6 +216,8 @@ class EEBuild(object):
                 self.check_schema(given["definition"], given["def_name"])  # before anything asks a registry
             push_refs = [str(r) for r in given["push_refs"]]
             remote = self.remote_state(push_refs) if push_refs else {}
+            signer = self.signer(given)
+            signed = signer.signed_state(push_refs, remote) if signer else None
             recorded = recorded_base_digest(primary_local, *[remote.get(r) for r in push_refs])
             try:
                 base = given["base"] = self.base_state(given, observed[base_ref], recorded)
@@ -220,7 +230,7 @@ class EEBuild(object):
             if primary_local and primary_local["labels"].get(defn.DIGEST_LABEL) != digest:
                 self.check_schema(given["definition"], given["def_name"])
             plan = plan_build(digest, tags, push_refs, local, remote, force=self.params["force"],
-                              definition=given["resolved"].normalized)
+                              definition=given["resolved"].normalized, signed=signed)
             self.warnings += plan.warnings
             result.update(actions=plan.actions, up_to_date=plan.up_to_date, diff=plan.diff, image_id=plan.image_id,
                           digest=plan.digest)
@@ -232,6 +242,8 @@ class EEBuild(object):
                     self.engine.tag(primary_local["id"], tag)
                 if plan.push:
                     self.push(result, plan.push, tags[0])
+            if signer:
+                self.sign(result, signer, push_refs, plan.sign, remote, signed)
         result["duration"] = round(time.time() - started, 3)
         return plan.changed, result
 
@@ -296,7 +308,7 @@ class EEBuild(object):
                     result["containerfile"] = context.render_context(
                         self.runner, self.builder_bin, derived, os.path.join(staging, "defn"), context_dir,
                         helpers=helpers, ca_files=given["ca_files"], use_secret=bool(secret_text),
-                        log_handle=log_handle, timeout=params["timeout"])
+                        log_handle=log_handle, timeout=params["timeout"], builder_args=given["galaxy_signatures"])
                 finally:
                     if log_handle:
                         log_handle.close()
@@ -368,5 +380,41 @@ class EEBuild(object):
                     pushed_digest = self.engine.push(tag, tag, auth_file=auth_path, tls_verify=params["tls_verify"],
                                                      retries=params["push_retries"], timeout=params["timeout"])
                     result["pushed"].append(tag if not pushed_digest else "%s@%s" % (tag, pushed_digest))
+                    self.pushed_digests[tag] = pushed_digest
                     if result["digest"] is None or tag == primary:
                         result["digest"] = pushed_digest
+
+    # -- sign ---------------------------------------------------------------------------------
+    def signer(self, given):
+        """The GpgSigner for ``sign_by``, its key and passphrase proven to work; None without sign_by."""
+        if not given["signature_store"]:
+            return None
+        params = self.params
+        signer = GpgSigner(self.runner, params["sign_by"], given["signature_store"], params["sign_passphrase_file"],
+                           tls_verify=params["tls_verify"], timeout=params["timeout"])
+        signer.check()
+        return signer
+
+    def sign(self, result, signer, push_refs, to_sign, remote, signed):
+        """Sign what the plan says (``to_sign``); list every pushed tag's signature in the result
+        (in check mode, those that are there already)."""
+        params = self.params
+        for ref in push_refs:
+            if self.module.check_mode or ref not in self.pushed_digests:
+                digest = (remote.get(ref) or {}).get("digest") if remote.get(ref) != UNKNOWN else None
+                path = signed.get(ref)
+            else:
+                digest = self.pushed_digests[ref] or resolve_digest(
+                    self.module, ref, username=params["registry_username"], password=params["registry_password"],
+                    auth_file=params["auth_file"], tls_verify=params["tls_verify"])
+                path = signer.find(ref, digest)
+            new = False
+            if path is None and ref in to_sign:
+                if self.module.check_mode:
+                    continue
+                with registry_auth(self.module, split_ref(ref).registry, params["registry_username"],
+                                   params["registry_password"], params["auth_file"]) as auth_path:
+                    path = signer.sign(ref, digest, auth_path)
+                new = True
+            result["signatures"].append({"image": ref, "digest": digest, "signed_by": signer.fingerprint,
+                                         "path": path, "new": new})

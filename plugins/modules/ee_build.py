@@ -154,6 +154,34 @@ options:
       - Authentication and TLS errors are not retried.
     type: int
     default: 2
+  sign_by:
+    description:
+      - Sign every pushed tag with this GPG key (simple signing, the signatures C(podman push --sign-by) makes).
+        Give its fingerprint, or a key id or user id that names exactly one secret key in the keyring of
+        C(GNUPGHOME) (else C(~/.gnupg)). The value reaches C(skopeo copy --sign-by) as written.
+      - The signature names the tag and the manifest digest the registry serves. It is written to
+        O(signature_store); the registries.d settings for that exist only for the signing command, in a private
+        temp dir (nothing under C(/etc/containers) or C(~/.config/containers) is read or changed for it).
+      - Idempotent per tag. An image that already has a good signature by the key for the tag and digest is left as it
+        is. An up-to-date image that lacks one gets one (changed), with no rebuild and no push. Signatures already in
+        the store, by other keys too, are kept.
+      - The key and its passphrase are proven with a throw-away signature before anything is built or pushed.
+      - Needs O(push), and C(gpg) and C(skopeo) where the task runs. See C(docs/trust.md) for the policy that
+        makes execution nodes verify these signatures.
+    type: str
+  sign_passphrase_file:
+    description:
+      - File holding the passphrase of the O(sign_by) key. Only its path reaches gpg and skopeo.
+      - Without it, the key must have no passphrase or gpg-agent must hold the passphrase.
+    type: path
+  signature_store:
+    description:
+      - Directory the O(sign_by) signatures are written to, in the lookaside layout
+        C(<repository>@sha256=<digest>/signature-<n>). Publish it with a web server and point the nodes'
+        registries.d C(lookaside) at it.
+      - It is created when missing. Defaults to C(/var/lib/containers/sigstore), the default staging directory of
+        containers/image.
+    type: path
   ca_certificates:
     description:
       - PEM files with CA certificates to trust inside the build (corporate TLS proxies, private registries and mirrors).
@@ -172,6 +200,26 @@ options:
       - API token for O(galaxy_server_url). Passed as a build secret (C(--secret)); it is in no image layer,
         no C(podman history) line, no file left in the image, the context, the log or the result.
     type: str
+  galaxy_keyring:
+    description:
+      - Verify the signatures of the collections the galaxy stage installs against the public keys in this GPG
+        keyring file (ansible-builder's C(--galaxy-keyring); it is copied into the build context and the galaxy
+        stage runs C(ansible-galaxy collection install --keyring)). Without it signatures are not checked.
+      - Its content is part of the definition digest, as are the two options below.
+    type: path
+  galaxy_required_valid_signature_count:
+    description:
+      - How many signatures of each collection must verify (ansible-builder's
+        C(--galaxy-required-valid-signature-count)), V(1), V(all), or with a leading C(+) (V(+1)) to fail when a
+        collection has no signature at all. Needs O(galaxy_keyring).
+    type: str
+  galaxy_ignore_signature_status_codes:
+    description:
+      - GPG status codes to ignore while verifying (ansible-builder's C(--galaxy-ignore-signature-status-codes)),
+        for example V(NO_PUBKEY). Needs O(galaxy_keyring).
+    type: list
+    elements: str
+    default: []
   base_registry_username:
     description:
       - User name for the registry the base image is pulled from (logged in before the build).
@@ -228,6 +276,16 @@ EXAMPLES = r"""
     registry_password: "{{ vault_registry_password }}"
   register: ee_aws
 
+- name: Build, push and sign with the release key; the signatures go where the web server publishes them
+  eeforge.builder.ee_build:
+    definition_file: "{{ playbook_dir }}/ee-aws/execution-environment.yml"
+    tags:
+      - registry.example.com/ee/ee-aws:1.4
+    push: true
+    sign_by: 3A1F5C0E9B7D4E2F8A6C1B0D9E8F7A6B5C4D3E2F
+    sign_passphrase_file: /run/secrets/release-key-passphrase
+    signature_store: /srv/sigstore
+
 - name: Build an EE from an inline definition on a Debian base, with a private Automation Hub
   eeforge.builder.ee_build:
     project_dir: "{{ playbook_dir }}/ee-net"
@@ -282,6 +340,29 @@ pushed:
   returned: success
   type: list
   elements: str
+signatures:
+  description:
+    - With O(sign_by), one entry per pushed tag, for the image the registry serves under it after the run.
+    - In check mode, only the signatures that are there already; the actions say C(sign <tag>) for the others.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    image:
+      description: The tag the signature names.
+      type: str
+    digest:
+      description: The manifest digest the signature names.
+      type: str
+    signed_by:
+      description: Fingerprint of the O(sign_by) key.
+      type: str
+    path:
+      description: The signature file in O(signature_store).
+      type: str
+    new:
+      description: Whether this run wrote it.
+      type: bool
 definition_digest:
   description: Digest of everything that defines the image; also the image label C(io.eeforge.definition-digest).
   returned: success
@@ -342,7 +423,7 @@ adaptations:
   type: list
   elements: str
 actions:
-  description: What this run did or, in check mode, would do (C(build), C(tag <ref>), C(push <ref>), C(prune <id>)).
+  description: What this run did or, in check mode, would do (C(build), C(tag <ref>), C(push <ref>), C(sign <ref>), C(prune <id>)).
   returned: success
   type: list
   elements: str
@@ -444,9 +525,15 @@ def argument_spec():
         labels=dict(type="dict", default={}),
         push=dict(type="bool", default=False),
         push_retries=dict(type="int", default=2),
+        sign_by=dict(type="str"),
+        sign_passphrase_file=dict(type="path"),
+        signature_store=dict(type="path"),
         ca_certificates=dict(type="list", elements="path", default=[]),
         galaxy_server_url=dict(type="str"),
         galaxy_token=dict(type="str", no_log=True),
+        galaxy_keyring=dict(type="path"),
+        galaxy_required_valid_signature_count=dict(type="str"),
+        galaxy_ignore_signature_status_codes=dict(type="list", elements="str", default=[]),
         base_registry_username=dict(type="str"),
         base_registry_password=dict(type="str", no_log=True),
         pip_index_url=dict(type="str", no_log=True),

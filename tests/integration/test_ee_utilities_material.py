@@ -360,13 +360,13 @@ def scratch(tmp_path_factory):
     return str(tmp_path_factory.mktemp("ee-builder-rules"))
 
 
-def role_check(scratch, ee_list, **extra):
+def role_check(scratch, ee_list, env=None, **extra):
     """The role in check mode; the destination registry does not exist (check mode does not need it)."""
     values = {"ee_list": ee_list, "ee_registry_dest": "127.0.0.1:%d/ns" % free_port(),
               # The storage probe is not what these tests are about (the examples' runs keep it).
               "ee_builder_preflight": False}
     values.update(extra)
-    return run_playbook(ROLE_PLAYBOOK, values, check=True, timeout=600)
+    return run_playbook(ROLE_PLAYBOOK, values, check=True, env=env, timeout=600)
 
 
 def test_base_image_precedence(scratch):
@@ -427,12 +427,7 @@ def test_only_builds_the_named_ees(scratch):
 
 
 REFUSED = [
-    ("ee_sign_by", "0xDEADBEEF", "ee_sign_by is not supported", "skopeo copy --sign-by"),
     ("ee_container_policy", "signature_required", "ee_container_policy is not supported", "/etc/containers/policy.json"),
-    ("ee_galaxy_keyring", "/keys/galaxy.kbx", "ee_galaxy_keyring is not supported", "Remove it"),
-    ("ee_galaxy_ignore_signature_status_code", ["NO_PUBKEY"], "ee_galaxy_ignore_signature_status_code is not "
-     "supported", "Remove it"),
-    ("galaxy_required_valid_signature_count", 1, "galaxy_required_valid_signature_count is not supported", "Remove it"),
     ("ee_executable", "/usr/local/bin/podman", "ee_executable is not supported", "first in PATH"),
     ("ee_ca_cert_dir", "/etc/pki/registry", "ee_ca_cert_dir is not supported", "/etc/containers/certs.d/"),
     ("ee_container_runtime", "docker", "ee_container_runtime 'docker' is not supported", "Install podman"),
@@ -453,6 +448,46 @@ def test_refused_variable_says_why_and_what_instead(scratch, name, value, says, 
     if fix:
         assert fix in msg, msg
     assert not ee_build_results(doc, "Build ")
+
+
+def test_galaxy_signature_variables_reach_ee_build(scratch, tmp_path):
+    """infra.ee_utilities' ``ee_galaxy_keyring``, ``ee_galaxy_ignore_signature_status_code`` and
+    ``galaxy_required_valid_signature_count`` become ee_build's galaxy signature options (ansible-builder's
+    ``--galaxy-*``, as there); a count without a keyring stops in one line."""
+    keyring = tmp_path / "galaxy.gpg"
+    keyring.write_bytes(b"\x99 not checked in check mode")
+    doc, rc, output = role_check(scratch, [{"name": "x"}], ee_galaxy_keyring=str(keyring),
+                                 ee_galaxy_ignore_signature_status_code=["NO_PUBKEY"],
+                                 galaxy_required_valid_signature_count=1)
+    assert rc == 0, output[-4000:]
+    args = [task["invocation"]["module_args"] for task in ee_build_results(doc, "Build ")]
+    assert [(a["galaxy_keyring"], a["galaxy_ignore_signature_status_codes"], a["galaxy_required_valid_signature_count"])
+            for a in args] == [(str(keyring), ["NO_PUBKEY"], "1")], args
+    doc, rc, output = role_check(scratch, [{"name": "x"}], galaxy_required_valid_signature_count="+1")
+    assert rc != 0
+    [failed] = [task["hosts"]["localhost"] for play in doc["plays"] for task in play["tasks"]
+                if task["hosts"]["localhost"].get("failed")]
+    assert failed["msg"].startswith("Failed to verify collection signatures: galaxy_required_valid_signature_count "
+                                    "is set but galaxy_keyring is not."), failed["msg"]
+
+
+def test_ee_sign_by_is_sign_by(scratch, tmp_path):
+    """infra.ee_utilities' ``ee_sign_by`` (``podman push --sign-by`` there) reaches ee_build's ``sign_by`` as written:
+    already the check-mode plan proves the key, so a key the keyring lacks stops there, in one line. An item's own
+    ``sign_by`` wins; an empty one leaves that EE unsigned. (Signing for real: test_ee_build_signing.py.)"""
+    gnupghome = tmp_path / "gnupg"
+    gnupghome.mkdir(mode=0o700)
+    ee_list = [{"name": "unsigned", "sign_by": ""}, {"name": "signed"}]
+    doc, rc, output = role_check(scratch, ee_list, env={"GNUPGHOME": str(gnupghome)}, ee_sign_by="0xDEADBEEF")
+    assert rc != 0, output[-4000:]
+    builds = ee_build_results(doc, "Check whether the registry copy")
+    args = [task["invocation"]["module_args"] for task in builds]
+    assert [a["sign_by"] for a in args] == [None, "0xDEADBEEF"], args
+    assert not builds[0].get("failed"), builds[0]
+    msg = builds[1]["msg"]
+    assert msg == ("Failed to sign with GPG key 0xDEADBEEF: the keyring holds no secret key for it. Import the "
+                   "secret key into the GNUPGHOME the module uses, or give its fingerprint."), msg
+    subprocess.run(["gpgconf", "--kill", "all"], env=dict(os.environ, GNUPGHOME=str(gnupghome)), check=False)
 
 
 @pytest.mark.parametrize("update", [True, False], ids=["ee_update_base_images true", "ee_update_base_images false"])

@@ -11,6 +11,7 @@ import pytest
 from ansible_collections.eeforge.builder.plugins.module_utils._build_inputs import (
     check_extra_args,
     check_labels,
+    galaxy_signature_args,
     parse_tags,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildInputError
@@ -59,3 +60,34 @@ def test_tags_unqualified_become_localhost_and_duplicates_are_refused():
         parse_tags(["ee:1", "localhost/ee:1"])
     with pytest.raises(BuildInputError, match="'tags' is empty"):
         parse_tags([])
+
+
+# -- collection signatures: ansible-builder's galaxy options, as written ------------------------------
+
+def test_galaxy_signature_options_become_ansible_builder_args(tmp_path):
+    keyring = tmp_path / "galaxy.gpg"
+    keyring.write_bytes(b"keys")
+    params = {"galaxy_keyring": str(keyring), "galaxy_required_valid_signature_count": "+1",
+              "galaxy_ignore_signature_status_codes": ["NO_PUBKEY", "BADSIG"]}
+    assert galaxy_signature_args(params) == [
+        "--galaxy-keyring", str(keyring), "--galaxy-ignore-signature-status-codes", "NO_PUBKEY",
+        "--galaxy-ignore-signature-status-codes", "BADSIG", "--galaxy-required-valid-signature-count", "+1"]
+    assert galaxy_signature_args({}) == []
+    for count in ("1", "all", "+all", "-1", "12"):
+        assert galaxy_signature_args(dict(params, galaxy_required_valid_signature_count=count))[-1] == count
+
+
+@pytest.mark.parametrize("params, says", [
+    ({"galaxy_required_valid_signature_count": "1"}, "galaxy_required_valid_signature_count is set but galaxy_keyring"),
+    ({"galaxy_ignore_signature_status_codes": ["NO_PUBKEY"]}, "galaxy_ignore_signature_status_codes is set but"),
+    ({"galaxy_keyring": "/nonexistent/galaxy.gpg"}, "Failed to read galaxy_keyring '/nonexistent/galaxy.gpg'"),
+    ({"galaxy_keyring": "KEYRING", "galaxy_required_valid_signature_count": "some"}, "'some' is not a count"),
+])
+def test_galaxy_signature_options_that_cannot_work(tmp_path, params, says):
+    keyring = tmp_path / "k.gpg"
+    keyring.write_bytes(b"keys")
+    if params.get("galaxy_keyring") == "KEYRING":
+        params = dict(params, galaxy_keyring=str(keyring))
+    with pytest.raises(BuildInputError) as err:
+        galaxy_signature_args(params)
+    assert says in str(err.value) and "\n" not in str(err.value)

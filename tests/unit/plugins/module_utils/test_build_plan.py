@@ -112,3 +112,34 @@ def test_unreadable_definition_label_is_unknown_not_an_error():
     broken["labels"][DEFINITION_LABEL] = "{not json"
     plan = plan_build(DIGEST, [LOCAL_ONLY], [], {LOCAL_ONLY: broken}, {}, definition=NEW_DEF)
     assert plan.diff["before"]["definition"] is None
+
+
+# -- signing (sign_by): ``signed`` maps each pushed tag to its signature by the key, or None --------------
+
+def test_signed_and_up_to_date_is_no_change():
+    plan = plan_build(DIGEST, [PRIMARY], [PRIMARY], {PRIMARY: image()}, {PRIMARY: remote()},
+                      signed={PRIMARY: "/store/sig-1"})
+    assert (plan.changed, plan.actions) == (False, [])
+
+
+def test_up_to_date_but_unsigned_is_a_sign_only():
+    plan = plan_build(DIGEST, [PRIMARY, SECOND], [PRIMARY, SECOND], {PRIMARY: image(), SECOND: image()},
+                      {PRIMARY: remote(), SECOND: remote()}, signed={PRIMARY: "/store/sig-1", SECOND: None})
+    assert (plan.changed, plan.actions) == (True, ["sign %s" % SECOND])
+    assert not plan.build and not plan.push
+
+
+def test_up_to_date_in_registry_only_and_unsigned_signs_without_a_local_image():
+    plan = plan_build(DIGEST, [PRIMARY], [PRIMARY], {PRIMARY: None}, {PRIMARY: remote()}, signed={PRIMARY: None})
+    assert plan.actions == ["sign %s" % PRIMARY]
+
+
+def test_every_push_is_signed_even_where_the_old_image_was():
+    plan = plan_build(DIGEST, [PRIMARY], [PRIMARY], {PRIMARY: image(OLD)}, {PRIMARY: remote(OLD)},
+                      signed={PRIMARY: "/store/old-sig"})
+    assert plan.actions == ["build", "push %s" % PRIMARY, "sign %s" % PRIMARY]
+
+
+def test_without_sign_by_nothing_is_signed():
+    plan = plan_build(DIGEST, [PRIMARY], [PRIMARY], {PRIMARY: image()}, {PRIMARY: remote()}, signed=None)
+    assert plan.sign == [] and not plan.changed
