@@ -248,7 +248,7 @@ def main():
                 os.makedirs(os.path.dirname(link), exist_ok=True)
                 os.symlink(REPO, link)
             sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
-            from ansible_collections.eeforge.builder.plugins.module_utils._builder import (  # pylint: disable=import-outside-toplevel
+            from ansible_collections.eeforge.builder.plugins.module_utils._build_context import (  # pylint: disable=import-outside-toplevel
                 APT_ADAPTER_SCRIPT,
             )
             adapter_script = APT_ADAPTER_SCRIPT

@@ -53,6 +53,7 @@ from tests.harness.registry import Registry  # noqa: E402  pylint: disable=wrong
 VENV_BIN = os.path.dirname(sys.executable)
 IMAGE = "localhost/eeforge-t4-bench:1"
 IMAGE_AGAINST = "localhost/eeforge-t4-bench:against"
+PLAYBOOK_TASKS = 5
 IMAGE_REGISTRY_BASE = "localhost/eeforge-t4-bench:registry-base"
 BUILDER_IMAGE = "localhost/eeforge-t4-bench:ansible-builder"
 
@@ -127,7 +128,7 @@ def main():
             os.symlink(REPO, link)
         # ansible_collections is a namespace package: the checkout's root joins the one ansible ships
         sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
-        from ansible_collections.eeforge.builder.plugins.module_utils._builder import (  # pylint: disable=import-outside-toplevel
+        from ansible_collections.eeforge.builder.plugins.module_utils._build_context import (  # pylint: disable=import-outside-toplevel
             APT_ADAPTER_SCRIPT,
         )
         base = ensure_base_image(env={k: env[k] for k in ("CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF")},
@@ -280,6 +281,32 @@ def side_by_side(opts, env, args, against, ee_build):
         print("  the module's own duration: median %.3f s vs %.3f s (now/then %.3f)"
               % (statistics.median(modules[0]), statistics.median(modules[1]),
                  statistics.median(modules[1]) / statistics.median(modules[0])))
+    # A fleet's case: one playbook, several no-op tasks. ansible packs the module once per run (the first
+    # task pays for it, with the collection's module_utils compiled on the controller); the others do not.
+    work = os.path.dirname(against)
+    per_task = {"then": [], "now": []}
+    first_task = {"then": [], "now": []}
+    sides = {"then": (IMAGE_AGAINST, old_env), "now": (json.loads(args)["tags"][0], json_env)}
+    for round_no in range(opts.repeat):
+        for name in (("then", "now") if round_no % 2 == 0 else ("now", "then")):
+            image, run_env = sides[name]
+            playbook = os.path.join(work, "noop-%s.yml" % name)
+            with open(playbook, "w", encoding="utf-8") as handle:
+                json.dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
+                    {"name": "no-op %d" % i, "eeforge.builder.ee_build": dict(json.loads(args), tags=[image])}
+                    for i in range(PLAYBOOK_TASKS)]}], handle)
+            out = timed([os.path.join(VENV_BIN, "ansible-playbook"), "-c", "local", "-i", "localhost,",
+                         "-e", "ansible_python_interpreter=%s" % sys.executable, playbook], run_env)[1]
+            tasks = json.loads(out[out.find("{"):])["plays"][0]["tasks"]
+            if any(task["hosts"]["localhost"].get("changed") is not False for task in tasks):
+                raise SystemExit("%s: ee_build was not a no-op in the playbook:\n%s" % (name, out[-2000:]))
+            first_task[name].append(_task_seconds(tasks[0]))
+            per_task[name] += [_task_seconds(task) for task in tasks[1:]]
+    then, now = statistics.median(per_task["then"]), statistics.median(per_task["now"])
+    print("  in one playbook of %d no-op tasks, %d alternating rounds: per task after the first median %.3f s vs "
+          "%.3f s (now/then %.3f); the first task (packs the module) %.3f s vs %.3f s"
+          % (PLAYBOOK_TASKS, opts.repeat, then, now, now / then, statistics.median(first_task["then"]),
+             statistics.median(first_task["now"])))
 
 
 if __name__ == "__main__":

@@ -62,6 +62,35 @@ def load_definition(params):
     return params["definition"], project_dir, "inline definition"
 
 
+def check_signing_inputs(params):
+    """One-line errors for the signing options (before anything is looked up or built)."""
+    if not params.get("sign_by"):
+        for name in ("sign_passphrase_file", "signature_store"):
+            if params.get(name):
+                raise BuildInputError("Failed to sign the image: %s is set but sign_by is not" % name,
+                                      "Give sign_by (the GPG key's fingerprint), or remove %s" % name)
+        return None
+    if not params.get("push"):
+        raise BuildInputError("Failed to sign the image: signatures are made on push and push is false",
+                              "Set push: true, or remove sign_by")
+    # containers/image's default staging directory; _signing is loaded only when something is signed.
+    from ansible_collections.eeforge.builder.plugins.module_utils._signing import (  # pylint: disable=import-outside-toplevel
+        DEFAULT_SIGNATURE_STORE,
+    )
+    store = params.get("signature_store") or DEFAULT_SIGNATURE_STORE
+    if not os.path.isabs(store):
+        raise BuildInputError("Failed to use signature_store '%s': it is not an absolute path" % store,
+                              "Give the directory's absolute path, e.g. /srv/sigstore")
+    if os.path.exists(store) and not os.path.isdir(store):
+        raise BuildInputError("Failed to use signature_store '%s': it exists and is not a directory" % store,
+                              "Give a directory (it is created when missing)")
+    passphrase_file = params.get("sign_passphrase_file")
+    if passphrase_file and not os.path.isfile(passphrase_file):
+        raise BuildInputError("Failed to read sign_passphrase_file '%s': it does not exist or is not a file"
+                              % passphrase_file, "Give the path of a file that holds the key's passphrase")
+    return store
+
+
 def galaxy_signature_args(params):
     """ansible-builder's collection signature options (``ansible-builder create``) for ee_build's
     ``galaxy_keyring``, ``galaxy_required_valid_signature_count`` and ``galaxy_ignore_signature_status_codes``,
@@ -82,8 +111,9 @@ def galaxy_signature_args(params):
                               "Give a GPG keyring file (gpg --export KEYS > keyring.gpg)")
     if count is not None and not re.match(r"^\+?([1-9][0-9]*|all|-1)$", str(count)):
         raise BuildInputError("Failed to verify collection signatures: galaxy_required_valid_signature_count '%s' "
-                              "is not a count" % count, "Give a positive number or all, optionally with a leading "
-                                                         "'+' (fail when a collection has no signature), e.g. +1")
+                              "is not a count" % count,
+                              "Give a positive number or all, optionally with a leading '+' (fail when a collection "
+                              "has no signature), e.g. +1")
     # ansible-builder runs in a staging directory: a relative path is taken from where the task runs.
     args = ["--galaxy-keyring", os.path.abspath(keyring)]
     for code in codes:

@@ -24,7 +24,6 @@ from contextlib import contextmanager
 
 # Whole modules where many names are used: ansible's module_utils finder looks every imported name
 # up as a possible module (a few file reads each), which a no-op run pays on the controller.
-from ansible_collections.eeforge.builder.plugins.module_utils import _build_context as context
 from ansible_collections.eeforge.builder.plugins.module_utils import _build_inputs as inputs
 from ansible_collections.eeforge.builder.plugins.module_utils import _definition as defn
 from ansible_collections.eeforge.builder.plugins.module_utils._build_base import recorded_base_digest, resolve_base
@@ -37,7 +36,6 @@ from ansible_collections.eeforge.builder.plugins.module_utils._errors import (
     path_error,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import ImageRefError, split_ref
-from ansible_collections.eeforge.builder.plugins.module_utils._image_signer import GpgSigner, check_signing_inputs
 from ansible_collections.eeforge.builder.plugins.module_utils._registry import (
     inspect_remote,
     registry_auth,
@@ -50,8 +48,12 @@ from ansible_collections.eeforge.builder.plugins.module_utils._runner import (
 )
 
 
-# bench/no_op_rebuild.py writes the apt adapter into its definition and reads it from here.
-APT_ADAPTER_SCRIPT = context.APT_ADAPTER_SCRIPT
+def _context():
+    """``_build_context``, loaded on first use: a run with nothing to build (a no-op) never needs it."""
+    from ansible_collections.eeforge.builder.plugins.module_utils import (  # pylint: disable=import-outside-toplevel
+        _build_context,
+    )
+    return _build_context
 
 
 @contextmanager
@@ -143,7 +145,7 @@ class EEBuild(object):
         return dict(refs=refs, push_refs=push_refs, build_args=build_args, extra_args=extra_args, labels=labels,
                     ca_files=ca_files, definition=definition, def_name=def_name, resolved=resolved, digest_extra=extra,
                     galaxy_signatures=galaxy_signatures,
-                    signature_store=check_signing_inputs(params))
+                    signature_store=inputs.check_signing_inputs(params))
 
     def digest(self, given, base):
         """The definition digest: the inputs, and what the base image is (``refresh_base``)."""
@@ -268,7 +270,7 @@ class EEBuild(object):
 
     def _context_dir(self, staging):
         if self.params["context_dir"]:
-            return context.prepare_context_dir(os.path.abspath(self.params["context_dir"]))
+            return _context().prepare_context_dir(os.path.abspath(self.params["context_dir"]))
         if self.params["keep_context"]:
             try:
                 return tempfile.mkdtemp(prefix="ee-build-context-")
@@ -290,22 +292,22 @@ class EEBuild(object):
                     python_path = (((resolved.derived.get("dependencies") or {}).get("python_interpreter") or {})
                                    .get("python_path") or "/usr/bin/python3")
                     try:
-                        probe = context.probe_base_image(self.engine, base_ref, python_path)
+                        probe = _context().probe_base_image(self.engine, base_ref, python_path)
                     except CommandError as exc:
                         raise BuildError("Failed to inspect base image '%s': %s" % (base.ref, exc.summary()),
                                          "Check that it is a Linux image with /bin/sh", exc.tail())
                 derived = resolved.derived
-                helpers, result["adaptations"] = context.plan_adaptations(derived, probe, given["ca_files"])
-                secret_text = context.secret_env_text(params["galaxy_server_url"], params["galaxy_token"],
-                                                      params["pip_index_url"], params["pip_extra_index_url"],
-                                                      ca=bool(given["ca_files"]))
+                helpers, result["adaptations"] = _context().plan_adaptations(derived, probe, given["ca_files"])
+                secret_text = _context().secret_env_text(params["galaxy_server_url"], params["galaxy_token"],
+                                                         params["pip_index_url"], params["pip_extra_index_url"],
+                                                         ca=bool(given["ca_files"]))
                 context_dir = self._context_dir(staging)
                 keep = bool(params["context_dir"] or params["keep_context"])
-                log_path = None if check_mode else context.new_log_path(params["build_log_dir"], refs[0])
+                log_path = None if check_mode else _context().new_log_path(params["build_log_dir"], refs[0])
                 log_handle = open(log_path, "a") if log_path else None  # pylint: disable=consider-using-with
                 try:
                     result["builder_invoked"] = True
-                    result["containerfile"] = context.render_context(
+                    result["containerfile"] = _context().render_context(
                         self.runner, self.builder_bin, derived, os.path.join(staging, "defn"), context_dir,
                         helpers=helpers, ca_files=given["ca_files"], use_secret=bool(secret_text),
                         log_handle=log_handle, timeout=params["timeout"], builder_args=given["galaxy_signatures"])
@@ -337,7 +339,7 @@ class EEBuild(object):
         if secret_text:
             secrets_dir = os.path.join(staging, "secrets")
             os.makedirs(secrets_dir, 0o700)
-            secret = (context.SECRET_ID, write_private_file(secrets_dir, "eeforge_env", secret_text))
+            secret = (_context().SECRET_ID, write_private_file(secrets_dir, "eeforge_env", secret_text))
         labels = dict(given["labels"])
         labels.update(given["base"].labels())
         labels[defn.DIGEST_LABEL] = given["digest"]
@@ -353,7 +355,7 @@ class EEBuild(object):
         argv = self.engine.build_argv(options)
         with open(log_path, "a") as handle:
             handle.write("$ %s\n" % " ".join(argv))
-        result["build_duration"] = round(context.run_build(self.engine, options, params["timeout"]), 3)
+        result["build_duration"] = round(_context().run_build(self.engine, options, params["timeout"]), 3)
         result["built"] = True
         with open(iid_file) as handle:
             result["image_id"] = handle.read().strip().replace("sha256:", "")
@@ -390,6 +392,9 @@ class EEBuild(object):
         if not given["signature_store"]:
             return None
         params = self.params
+        from ansible_collections.eeforge.builder.plugins.module_utils._image_signer import (  # pylint: disable=import-outside-toplevel
+            GpgSigner,
+        )
         signer = GpgSigner(self.runner, params["sign_by"], given["signature_store"], params["sign_passphrase_file"],
                            tls_verify=params["tls_verify"], timeout=params["timeout"])
         signer.check()

@@ -96,12 +96,3 @@ def _working_containers(engine, since):
         if isinstance(created, (int, float)) and created >= int(since) - 1 and "storage" in state.lower():
             found.append((entry.get("Id") or "", (entry.get("ImageID") or "").replace("sha256:", "")))
     return [item for item in found if item[0]]
-
-
-def left_behind_hint(exc):
-    """``; ...`` naming the working containers a cut build had to leave (see remove_cut_build)."""
-    left = getattr(exc, "left_behind", None)
-    if not left:
-        return ""
-    return ("; podman's working containers %s were left because another podman build was running that may "
-            "own them: once it has ended, remove them with 'podman rm --force %s'" % (", ".join(left), " ".join(left)))

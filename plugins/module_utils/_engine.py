@@ -28,7 +28,6 @@ from ansible_collections.eeforge.builder.plugins.module_utils._errors import (
     RegistryError,
     registry_error,
 )
-from ansible_collections.eeforge.builder.plugins.module_utils._cut_build import podman_tmp_parent, remove_cut_build
 from ansible_collections.eeforge.builder.plugins.module_utils._registry import tls_flags
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, private_tempdir
 from ansible_collections.eeforge.builder.plugins.module_utils._signals import Terminated
@@ -299,6 +298,11 @@ class Engine(object):
         that had to stay are in its ``left_behind``. Raises CommandError; the caller reads the
         log to say which step failed.
         """
+        # Loaded by a build only: a no-op run of ee_build never needs it.
+        from ansible_collections.eeforge.builder.plugins.module_utils._cut_build import (  # pylint: disable=import-outside-toplevel
+            podman_tmp_parent,
+            remove_cut_build,
+        )
         started = time.time()
         argv = self.build_argv(options)
         with private_tempdir(prefix="ee-build-podman-", parent=podman_tmp_parent()) as podman_tmp:

@@ -130,3 +130,12 @@ def path_error(verb, path, exc, option=None, cls=BuildError):
     if option:
         fix += " (option %s)" % option
     return cls("Failed to %s '%s': %s" % (verb, path, reason), fix)
+
+
+def left_behind_hint(exc):
+    """``; ...`` naming the working containers a cut build had to leave (see ``_cut_build.remove_cut_build``)."""
+    left = getattr(exc, "left_behind", None)
+    if not left:
+        return ""
+    return ("; podman's working containers %s were left because another podman build was running that may "
+            "own them: once it has ended, remove them with 'podman rm --force %s'" % (", ".join(left), " ".join(left)))

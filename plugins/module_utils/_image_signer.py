@@ -32,7 +32,6 @@ import re
 
 from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildInputError
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import split_ref
 from ansible_collections.eeforge.builder.plugins.module_utils._registry import tls_flags
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, private_tempdir
@@ -49,34 +48,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._signing import (
     write_registries_d,
 )
 
-# containers/image's own default lookaside staging (registries.d/default.yaml of Debian and Fedora).
-DEFAULT_SIGNATURE_STORE = "/var/lib/containers/sigstore"
 _SIGNATURE_FILE = re.compile(r"^signature-([0-9]+)$")
-
-
-def check_signing_inputs(params):
-    """One-line errors for the signing options (before anything is looked up or built)."""
-    if not params.get("sign_by"):
-        for name in ("sign_passphrase_file", "signature_store"):
-            if params.get(name):
-                raise BuildInputError("Failed to sign the image: %s is set but sign_by is not" % name,
-                                      "Give sign_by (the GPG key's fingerprint), or remove %s" % name)
-        return None
-    if not params.get("push"):
-        raise BuildInputError("Failed to sign the image: signatures are made on push and push is false",
-                              "Set push: true, or remove sign_by")
-    store = params.get("signature_store") or DEFAULT_SIGNATURE_STORE
-    if not os.path.isabs(store):
-        raise BuildInputError("Failed to use signature_store '%s': it is not an absolute path" % store,
-                              "Give the directory's absolute path, e.g. /srv/sigstore")
-    if os.path.exists(store) and not os.path.isdir(store):
-        raise BuildInputError("Failed to use signature_store '%s': it exists and is not a directory" % store,
-                              "Give a directory (it is created when missing)")
-    passphrase_file = params.get("sign_passphrase_file")
-    if passphrase_file and not os.path.isfile(passphrase_file):
-        raise BuildInputError("Failed to read sign_passphrase_file '%s': it does not exist or is not a file"
-                              % passphrase_file, "Give the path of a file that holds the key's passphrase")
-    return store
 
 
 class GpgSigner(object):

@@ -33,6 +33,8 @@ import re
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildFamilyError
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import ImageRefError, split_ref
 
+# containers/image's own default lookaside staging (registries.d/default.yaml of Debian and Fedora).
+DEFAULT_SIGNATURE_STORE = "/var/lib/containers/sigstore"
 REGISTRIES_D_FILE = "eeforge.yaml"
 POLICY_FILE = "policy.json"
 

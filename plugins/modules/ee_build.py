@@ -455,9 +455,8 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.eeforge.builder.plugins.module_utils._build_module import BuildModule
 from ansible_collections.eeforge.builder.plugins.module_utils._builder import EEBuild
-from ansible_collections.eeforge.builder.plugins.module_utils._cut_build import left_behind_hint
 from ansible_collections.eeforge.builder.plugins.module_utils._definition import HAS_YAML, DefinitionError
-from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildFamilyError
+from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildFamilyError, left_behind_hint
 from ansible_collections.eeforge.builder.plugins.module_utils._lock import TagLockError, tag_lock
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 from ansible_collections.eeforge.builder.plugins.module_utils._signals import Terminated, install_termination_handler

@@ -461,8 +461,8 @@ from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildFamilyError
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import split_ref
-from ansible_collections.eeforge.builder.plugins.module_utils._image_signer import DEFAULT_SIGNATURE_STORE
 from ansible_collections.eeforge.builder.plugins.module_utils._image_verify import verify
+from ansible_collections.eeforge.builder.plugins.module_utils._signing import DEFAULT_SIGNATURE_STORE
 from ansible_collections.eeforge.builder.plugins.module_utils._registry import registry_auth
 from ansible_collections.eeforge.builder.plugins.module_utils._requirements import assertion_message, parse_requirement
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError

@@ -279,7 +279,7 @@ def test_cut_build_leaves_what_another_running_build_may_own(tmp_path, monkeypat
 
 
 def test_cut_build_message_names_what_was_left():
-    from ansible_collections.eeforge.builder.plugins.module_utils._cut_build import left_behind_hint  # pylint: disable=import-outside-toplevel
+    from ansible_collections.eeforge.builder.plugins.module_utils._errors import left_behind_hint  # pylint: disable=import-outside-toplevel
 
     exc = Terminated(signal.SIGTERM)
     assert left_behind_hint(exc) == ""

@@ -14,13 +14,14 @@ import os
 import pytest
 
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildInputError
-from ansible_collections.eeforge.builder.plugins.module_utils._image_signer import (
-    DEFAULT_SIGNATURE_STORE,
-    GpgSigner,
-    check_signing_inputs,
-)
+from ansible_collections.eeforge.builder.plugins.module_utils._build_inputs import check_signing_inputs
+from ansible_collections.eeforge.builder.plugins.module_utils._image_signer import GpgSigner
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
-from ansible_collections.eeforge.builder.plugins.module_utils._signing import SigningError, lookaside_path
+from ansible_collections.eeforge.builder.plugins.module_utils._signing import (
+    DEFAULT_SIGNATURE_STORE,
+    SigningError,
+    lookaside_path,
+)
 
 FPR = "3A1F5C0E9B7D4E2F8A6C1B0D9E8F7A6B5C4D3E2F"
 OTHER = "B" * 40
