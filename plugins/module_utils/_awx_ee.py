@@ -27,7 +27,6 @@ from ansible_collections.eeforge.builder.plugins.module_utils._awx_compare impor
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_kinds import REFERENCE_KINDS
 from ansible_collections.eeforge.builder.plugins.module_utils._awx_module import Plan
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import ImageRefError, split_ref
-from ansible_collections.eeforge.builder.plugins.module_utils._registry import RegistryError, resolve_digest
 
 KIND = "execution environment"
 ENDPOINT = "execution_environments/"
@@ -151,6 +150,12 @@ def pinned_image(module, params, name, image, ref):
     """``(image@digest, digest)`` for ``image``, resolved in the registry."""
     if ref.digest:
         return image, ref.digest
+    # Loaded for pin_digest only: the registry client (and the command runner under it) costs every other
+    # task of a loop over many EEs its import time.
+    from ansible_collections.eeforge.builder.plugins.module_utils._registry import (  # pylint: disable=import-outside-toplevel
+        RegistryError,
+        resolve_digest,
+    )
     try:
         digest = resolve_digest(module, str(ref), username=params["registry_username"],
                                 password=params["registry_password"], auth_file=params["auth_file"],

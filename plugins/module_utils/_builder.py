@@ -144,6 +144,7 @@ class EEBuild(object):
                 str(r) for r in refs if r.registry == "localhost"))
         return dict(refs=refs, push_refs=push_refs, build_args=build_args, extra_args=extra_args, labels=labels,
                     ca_files=ca_files, definition=definition, def_name=def_name, resolved=resolved, digest_extra=extra,
+                    base_dir=base_dir,
                     galaxy_signatures=galaxy_signatures,
                     signature_store=inputs.check_signing_inputs(params))
 
@@ -340,7 +341,11 @@ class EEBuild(object):
             secrets_dir = os.path.join(staging, "secrets")
             os.makedirs(secrets_dir, 0o700)
             secret = (_context().SECRET_ID, write_private_file(secrets_dir, "eeforge_env", secret_text))
-        labels = dict(given["labels"])
+        from ansible_collections.eeforge.builder.plugins.module_utils._provenance import (  # pylint: disable=import-outside-toplevel
+            provenance_labels,
+        )
+        labels = provenance_labels(self.runner, given["base_dir"])
+        labels.update(given["labels"])  # the user's own win
         labels.update(given["base"].labels())
         labels[defn.DIGEST_LABEL] = given["digest"]
         normalized = defn.definition_label(given["resolved"].normalized)

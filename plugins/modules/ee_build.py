@@ -256,6 +256,11 @@ notes:
     the normalized definition, left out when it is over 32 KiB), which C(--diff) reads back, and the base
     image's name and digest (C(org.opencontainers.image.base.name), C(org.opencontainers.image.base.digest),
     C(io.eeforge.base-digest)).
+  - Every build also records its provenance, C(org.opencontainers.image.created) (UTC) and, when the definition
+    sits in a git checkout, C(org.opencontainers.image.source) (the C(origin) URL without any user name or token)
+    and C(org.opencontainers.image.revision) (the commit, C(-dirty) with uncommitted changes there). They are not
+    part of the definition digest, so a commit that changes nothing the image is made of rebuilds nothing; labels
+    given in O(labels) win.
   - O(extra_build_cli_args) refuses credentials written inline (C(--creds), C(--password), a C(--secret) whose
     C(src) is not a file, a C(--build-arg) with a token, password or secret name).
 seealso:
