@@ -56,6 +56,14 @@ def _context():
     return _build_context
 
 
+def _multiarch():
+    """``_multiarch``, loaded only by a run with ``platforms``."""
+    from ansible_collections.eeforge.builder.plugins.module_utils import (  # pylint: disable=import-outside-toplevel
+        _multiarch,
+    )
+    return _multiarch
+
+
 @contextmanager
 def _no_lock(tags, timeout=None):  # pylint: disable=unused-argument
     yield
@@ -103,6 +111,13 @@ class EEBuild(object):
         labels = inputs.check_labels(params["labels"])
         ca_files = inputs.check_ca_files(params["ca_certificates"])
         galaxy_signatures = inputs.galaxy_signature_args(params)
+        platforms = []
+        if params.get("platforms"):
+            platforms = _multiarch().parse_platforms(params["platforms"])
+            if params["sign_by"]:
+                raise BuildInputError("Failed to build image: sign_by cannot sign a multi-platform image (platforms) yet",
+                                      "Leave sign_by out for this task and sign the pushed list with "
+                                      "'skopeo copy --all --sign-by', or build one platform per task")
         definition, base_dir, def_name = inputs.load_definition(params)
         # ansible-builder's schema is checked only when something will be done with the definition:
         # an image labelled with this definition's digest was built from it after it passed the same
@@ -144,7 +159,7 @@ class EEBuild(object):
                 str(r) for r in refs if r.registry == "localhost"))
         return dict(refs=refs, push_refs=push_refs, build_args=build_args, extra_args=extra_args, labels=labels,
                     ca_files=ca_files, definition=definition, def_name=def_name, resolved=resolved, digest_extra=extra,
-                    base_dir=base_dir,
+                    base_dir=base_dir, platforms=platforms,
                     galaxy_signatures=galaxy_signatures,
                     signature_store=inputs.check_signing_inputs(params))
 
@@ -211,6 +226,10 @@ class EEBuild(object):
             self.check_schema(given["definition"], given["def_name"])  # its message before "podman is missing"
         lock = _no_lock if self.module.check_mode else self.lock
         with lock(tags, timeout=self.params["timeout"]):
+            if given["platforms"]:
+                changed = _multiarch().MultiPlatformBuild(self).run(given, result)
+                result["duration"] = round(time.time() - started, 3)
+                return changed, result
             base_ref = given["resolved"].base_image
             observed = self.engine.inspect_many(tags + [base_ref])  # one podman call for the tags and the base
             local = dict((tag, observed[tag]) for tag in tags)
@@ -279,7 +298,9 @@ class EEBuild(object):
                 raise path_error("create a build context in", tempfile.gettempdir(), exc, option="keep_context")
         return os.path.join(staging, "context")
 
-    def build(self, result, given, refs, old_id):
+    def build(self, result, given, refs, old_id, images=None):
+        """Render the context and build. ``images`` (multi-platform runs) is called instead of one
+        ``_build_image`` as ``images(context_dir, staging, secret_text, base_auth, log_path)``."""
         params = self.params
         check_mode = self.module.check_mode
         resolved = given["resolved"]
@@ -321,7 +342,10 @@ class EEBuild(object):
                 if check_mode:
                     return
                 result["build_log"] = log_path
-                self._build_image(result, given, refs, context_dir, staging, secret_text, base_auth, log_path)
+                if images:
+                    images(context_dir, staging, secret_text, base_auth, log_path)
+                else:
+                    self._build_image(result, given, refs, context_dir, staging, secret_text, base_auth, log_path)
         if params["prune_images"] and old_id and old_id != result["image_id"]:
             self._prune(old_id, result)
 
@@ -334,36 +358,47 @@ class EEBuild(object):
         except (IOError, OSError) as exc:
             raise path_error("write the definition into", context_dir, exc, option="context_dir")
 
-    def _build_image(self, result, given, refs, context_dir, staging, secret_text, base_auth, log_path):
+    def _build_image(self, result, given, refs, context_dir, staging, secret_text, base_auth, log_path,
+                     platform=None, base=None, digest=None):
+        """One ``podman build``; returns the image id. With ``platform`` (a multi-platform run) the
+        image is built for it on ``base`` with ``digest``, untagged (the manifest lists name it)."""
         params = self.params
+        base = base or given["base"]
+        digest = digest or given["digest"]
         secret = None
         if secret_text:
             secrets_dir = os.path.join(staging, "secrets")
-            os.makedirs(secrets_dir, 0o700)
+            if not os.path.isdir(secrets_dir):
+                os.makedirs(secrets_dir, 0o700)
             secret = (_context().SECRET_ID, write_private_file(secrets_dir, "eeforge_env", secret_text))
         from ansible_collections.eeforge.builder.plugins.module_utils._provenance import (  # pylint: disable=import-outside-toplevel
             provenance_labels,
         )
         labels = provenance_labels(self.runner, given["base_dir"])
         labels.update(given["labels"])  # the user's own win
-        labels.update(given["base"].labels())
-        labels[defn.DIGEST_LABEL] = given["digest"]
+        labels.update(base.labels())
+        labels[defn.DIGEST_LABEL] = digest
         normalized = defn.definition_label(given["resolved"].normalized)
         if normalized:
             labels[defn.DEFINITION_LABEL] = normalized
-        iid_file = os.path.join(staging, "iid")
+        iid_file = os.path.join(staging, "iid-" + (platform or "").replace("/", "-"))
         build_args = dict(given["build_args"])
-        build_args.setdefault("EE_BASE_IMAGE", given["base"].build_ref)  # exactly the base the digest covers
-        options = BuildOptions(context_dir, [str(r) for r in refs], build_args=build_args, labels=labels,
-                               squash=params["squash"], no_cache=params["no_cache"], extra_args=given["extra_args"],
-                               secret=secret, auth_file=base_auth, log_path=log_path, iid_file=iid_file)
+        build_args.setdefault("EE_BASE_IMAGE", base.build_ref)  # exactly the base the digest covers
+        options = BuildOptions(context_dir, [] if platform else [str(r) for r in refs], build_args=build_args,
+                               labels=labels, squash=params["squash"], no_cache=params["no_cache"],
+                               extra_args=given["extra_args"], secret=secret, auth_file=base_auth, log_path=log_path,
+                               iid_file=iid_file, platform=platform)
         argv = self.engine.build_argv(options)
         with open(log_path, "a") as handle:
             handle.write("$ %s\n" % " ".join(argv))
-        result["build_duration"] = round(_context().run_build(self.engine, options, params["timeout"]), 3)
+        took = _context().run_build(self.engine, options, params["timeout"])
+        result["build_duration"] = round(result.get("build_duration", 0) + took, 3)
         result["built"] = True
         with open(iid_file) as handle:
-            result["image_id"] = handle.read().strip().replace("sha256:", "")
+            image_id = handle.read().strip().replace("sha256:", "")
+        if not platform:
+            result["image_id"] = image_id
+        return image_id
 
     def _prune(self, old_id, result):
         """Remove the image the primary tag pointed to before, if nothing else uses it."""

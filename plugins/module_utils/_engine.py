@@ -115,7 +115,7 @@ class BuildOptions(object):
     """
 
     FIELDS = ("context_dir", "tags", "build_args", "labels", "squash", "no_cache", "extra_args", "secret",
-              "auth_file", "log_path", "iid_file", "pull", "containerfile", "layers", "quiet", "clean_up")
+              "auth_file", "log_path", "iid_file", "pull", "containerfile", "layers", "quiet", "clean_up", "platform")
 
     def __init__(self, context_dir, tags, **kwargs):
         unknown = set(kwargs) - set(self.FIELDS)
@@ -138,6 +138,7 @@ class BuildOptions(object):
         self.quiet = bool(kwargs.get("quiet"))
         # Remove what a failed or cut build leaves (False where the whole storage is thrown away).
         self.clean_up = kwargs.get("clean_up", True)
+        self.platform = kwargs.get("platform")  # podman's --platform, as the user wrote it
 
 
 class Engine(object):
@@ -211,9 +212,10 @@ class Engine(object):
         return rc == 0
 
     # -- registries --------------------------------------------------------------------------
-    def pull(self, ref, auth_file=None, tls_verify=True, timeout=None):
-        """Pull ``ref``; return the local image id. Raises RegistryError."""
-        argv = ["pull", "--quiet"] + tls_flags(tls_verify)
+    def pull(self, ref, auth_file=None, tls_verify=True, timeout=None, platform=None):
+        """Pull ``ref`` (with ``platform``: that platform's image of a manifest list); return the
+        local image id. Raises RegistryError."""
+        argv = ["pull", "--quiet"] + tls_flags(tls_verify) + (["--platform", platform] if platform else [])
         if auth_file:
             argv += ["--authfile", auth_file]
         try:
@@ -287,6 +289,8 @@ class Engine(object):
             argv += ["--iidfile", options.iid_file]
         if options.pull:
             argv.append("--pull=%s" % options.pull)
+        if options.platform:
+            argv += ["--platform", options.platform]
         return argv + options.extra_args + [options.context_dir]
 
     def build(self, options, timeout=None):
@@ -338,8 +342,22 @@ class Engine(object):
             argv += ["--variant", variant]
         self.run(argv + [name, ref])
 
+    def manifest_exists(self, name):
+        """Whether ``name`` is a manifest list in local storage (never asks a registry)."""
+        rc, _out, _err = self.run(["manifest", "exists", name], check=False)
+        return rc == 0
+
+    def manifest_rm(self, name):
+        """Remove the local manifest list ``name`` (not the images it lists); True when removed."""
+        rc, _out, _err = self.run(["manifest", "rm", name], check=False)
+        return rc == 0
+
+    def untag(self, image, name):
+        self.run(["untag", image, name])
+
     def manifest_inspect(self, name):
-        """The manifest list ``name`` as a dict, or None when it does not exist locally."""
+        """The manifest list ``name`` as a dict, or None when it cannot be read. podman also asks
+        the registry when ``name`` is not local: check ``manifest_exists`` first."""
         rc, out, _err = self.run(["manifest", "inspect", name], check=False)
         if rc != 0:
             return None

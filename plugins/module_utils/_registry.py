@@ -31,9 +31,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import hashlib
 import json
 import os
 from contextlib import contextmanager
+
+from ansible.module_utils.common.text.converters import to_bytes
 
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import RegistryError, registry_error
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import (
@@ -126,16 +129,24 @@ def _parse_ref(verb, image):
         raise RegistryError("Failed to %s image '%s': %s" % (verb, image, exc), "Fix the image reference")
 
 
-def _inspect_with_skopeo(runner, skopeo, ref, auth_path, tls_verify, timeout):
+def _skopeo_argv(skopeo, auth_path, tls_verify, platform=None):
     argv = [skopeo]
     # skopeo 1.9 ignores CONTAINERS_REGISTRIES_CONF, which podman honours: pass it on.
     registries_conf = os.environ.get("CONTAINERS_REGISTRIES_CONF")
     if registries_conf and os.path.isfile(registries_conf):
         argv += ["--registries-conf", registries_conf]
-    argv += ["inspect", "--no-tags"] + tls_flags(tls_verify)
+    if platform:  # (os, arch, variant): which image of a manifest list
+        argv += ["--override-os", platform[0], "--override-arch", platform[1]]
+        if platform[2]:
+            argv += ["--override-variant", platform[2]]
+    argv += ["inspect"] + tls_flags(tls_verify)
     if auth_path:
         argv += ["--authfile", auth_path]
-    argv.append("docker://%s" % ref)
+    return argv
+
+
+def _inspect_with_skopeo(runner, skopeo, ref, auth_path, tls_verify, timeout, platform=None):
+    argv = _skopeo_argv(skopeo, auth_path, tls_verify, platform) + ["--no-tags", "docker://%s" % ref]
     _rc, out, _err = runner.run(argv, timeout=timeout)
     data = json.loads(out)
     return {
@@ -143,7 +154,38 @@ def _inspect_with_skopeo(runner, skopeo, ref, auth_path, tls_verify, timeout):
         "digest": data.get("Digest"),
         "labels": data.get("Labels") or {},
         "created": data.get("Created"),
+        "os": data.get("Os"),
+        "architecture": data.get("Architecture"),
+        "variant": data.get("Variant"),
     }
+
+
+def inspect_raw(module, image, username=None, password=None, auth_file=None, tls_verify=True, timeout=120,
+                runner=None):
+    """``(manifest dict, digest)`` of ``image`` as its registry serves it (a manifest list stays a
+    list: ``skopeo inspect --raw``), or None when it does not exist. Raises ``RegistryError``."""
+    ref = _parse_ref("inspect", image)
+    runner = _runner(module, runner)
+    skopeo = runner.get_bin("skopeo")
+    if not skopeo:
+        raise RegistryError("Failed to inspect image '%s': skopeo was not found in PATH" % image, "Install skopeo")
+    with registry_auth(module, ref.registry, username, password, auth_file) as auth_path:
+        try:
+            _rc, out, _err = runner.run(_skopeo_argv(skopeo, auth_path, tls_verify) + ["--raw", "docker://%s" % image],
+                                        timeout=timeout)
+            data = json.loads(out)
+        except CommandError as exc:
+            error = registry_error("inspect", image, exc)
+            if error.kind == "not_found":
+                return None
+            raise error
+        except ValueError as exc:
+            raise RegistryError("Failed to inspect image '%s': skopeo printed no usable JSON (%s)" % (image, exc),
+                                "Check the skopeo installation")
+    if not isinstance(data, dict):
+        raise RegistryError("Failed to inspect image '%s': the registry's manifest is not a JSON object" % image,
+                            "Check the image reference")
+    return data, "sha256:" + hashlib.sha256(to_bytes(out)).hexdigest()
 
 
 def _inspect_with_podman(runner, podman, ref, auth_path, tls_verify, timeout):
@@ -167,7 +209,7 @@ def _inspect_with_podman(runner, podman, ref, auth_path, tls_verify, timeout):
 
 
 def inspect_remote(module, image, username=None, password=None, auth_file=None, tls_verify=True,
-                   runtime="skopeo", timeout=120, runner=None):
+                   runtime="skopeo", timeout=120, runner=None, platform=None):
     """Inspect ``image`` in its registry; return a dict or ``None`` when it does not exist.
 
     The dict has ``name``, ``digest`` (manifest digest, ``sha256:...``), ``labels`` and ``created``.
@@ -185,7 +227,7 @@ def inspect_remote(module, image, username=None, password=None, auth_file=None, 
     with registry_auth(module, ref.registry, username, password, auth_file) as auth_path:
         try:
             if skopeo:
-                return _inspect_with_skopeo(runner, skopeo, image, auth_path, tls_verify, timeout)
+                return _inspect_with_skopeo(runner, skopeo, image, auth_path, tls_verify, timeout, platform)
             return _inspect_with_podman(runner, podman, image, auth_path, tls_verify, timeout)
         except (CommandError, RegistryError) as exc:
             error = exc if isinstance(exc, RegistryError) else registry_error("inspect", image, exc)

@@ -111,6 +111,24 @@ options:
       - The lookup uses O(base_registry_username) and O(base_registry_password), and needs C(skopeo).
     type: bool
     default: true
+  platforms:
+    description:
+      - Build one image per platform (podman's C(--platform), for example V(linux/amd64) and V(linux/arm64)) and put
+        them together as a manifest list under each of O(tags); O(push=true) pushes each list with all its images
+        (C(podman manifest push --all)).
+      - Each platform's image carries its own definition digest (it covers the platform and that platform's base
+        image). When every platform is up to date nothing runs; when one platform's input changed (its base image
+        moved, say), only that platform is rebuilt and the lists are made again.
+      - The base image must be a manifest list (in its registry, or local) with every platform; each platform builds
+        exactly on its image of that list. A missing platform fails in one line naming it.
+      - A platform of another architecture than this host's is emulated through binfmt_misc and qemu-user-static,
+        which the host that runs podman must have (registered with the F flag); without it the task fails in one
+        line before anything is built. Emulated builds are several times slower.
+      - Empty (the default) builds one image for this host's platform, tagged directly.
+      - Cannot be combined with O(sign_by) yet.
+    type: list
+    elements: str
+    default: []
   prune_images:
     description:
       - After a rebuild, remove the image the primary tag pointed to before when no other tag uses it.
@@ -315,6 +333,17 @@ EXAMPLES = r"""
     tags:
       - registry.example.com/ee/ee-net:2.0
 
+- name: Build ee-aws for amd64 and arm64 execution nodes; one manifest list under the tag
+  eeforge.builder.ee_build:
+    definition_file: "{{ playbook_dir }}/ee-aws/execution-environment.yml"
+    platforms:
+      - linux/amd64
+      - linux/arm64
+    tags:
+      - registry.example.com/ee/ee-aws:1.4
+    push: true
+  register: ee_aws_multi
+
 - name: Only tell whether ee-aws needs a rebuild
   eeforge.builder.ee_build:
     definition_file: ee-aws/execution-environment.yml
@@ -387,6 +416,42 @@ base_image_moved:
   returned: success
   type: bool
   sample: false
+manifest_digest:
+  description: With O(platforms) and O(push=true), the digest of the manifest list the primary pushed tag names
+    (also in RV(digest)); null in check mode when it would be pushed.
+  returned: success
+  type: str
+  sample: sha256:711f...
+platforms:
+  description:
+    - With O(platforms), one entry per platform, keyed by the platform as written.
+    - RV(image_id) and RV(base_image_digest) are null then; RV(definition_digest) is a digest over the platforms'
+      definition digests.
+  returned: when O(platforms) is set
+  type: dict
+  sample:
+    linux/arm64:
+      image_id: c8d3d15e80cf...
+      definition_digest: sha256:0d5e...
+      base_image_digest: sha256:dd5d...
+      built: true
+      digest: sha256:be07...
+  contains:
+    image_id:
+      description: The local image of this platform.
+      type: str
+    definition_digest:
+      description: Its definition digest (label C(io.eeforge.definition-digest)).
+      type: str
+    base_image_digest:
+      description: The digest of the base image's image for this platform that it is built on.
+      type: str
+    built:
+      description: Whether this run built it.
+      type: bool
+    digest:
+      description: Its manifest digest in the registry, as the pushed list names it (null without O(push)).
+      type: str
 containerfile:
   description: Text of the Containerfile that was built (or would be built in check mode); null when nothing had
     to be built.
@@ -522,6 +587,7 @@ def argument_spec():
         no_cache=dict(type="bool", default=False),
         force=dict(type="bool", default=False),
         refresh_base=dict(type="bool", default=True),
+        platforms=dict(type="list", elements="str", default=[]),
         prune_images=dict(type="bool", default=False),
         extra_build_cli_args=dict(type="list", elements="str", default=[]),
         context_dir=dict(type="path"),

@@ -54,15 +54,15 @@ additional_build_steps:
 """
 
 
-def run_ee_build(args, check=False, diff=False, verbosity=0, env=None):
-    """Run eeforge.builder.ee_build through the ansible CLI; return (result dict, full output text)."""
+def run_ee_build(args, check=False, diff=False, verbosity=0, env=None, module="eeforge.builder.ee_build"):
+    """Run eeforge.builder.ee_build (or ``module``) through the ansible CLI; return (result dict, full output text)."""
     full_env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                     ANSIBLE_NOCOLOR="1")
     full_env["PATH"] = VENV_BIN + os.pathsep + full_env.get("PATH", "")
     full_env.update(env or {})
     argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-c", "local", "-i", "localhost,",
             "-e", "ansible_python_interpreter=%s" % sys.executable,
-            "-m", "eeforge.builder.ee_build", "-a", json.dumps(args)]
+            "-m", module, "-a", json.dumps(args)]
     if check:
         argv.append("--check")
     if diff:
