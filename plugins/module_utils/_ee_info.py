@@ -275,11 +275,12 @@ class EEInspector(object):
     def exists(self, image):
         return self.engine.exists(image)
 
-    def pull(self, image, username=None, password=None, auth_file=None, tls_verify=True):
+    def pull(self, image, username=None, password=None, auth_file=None, tls_verify=True, platform=None):
         try:
             ref = split_ref(image)
             with self.registry_auth(self.module, ref.registry, username, password, auth_file) as auth_path:
-                self.engine.pull(image, auth_file=auth_path, tls_verify=tls_verify)
+                self.engine.pull(image, auth_file=auth_path, tls_verify=tls_verify,
+                                 platform=platform.text if platform else None)
         except ImageRefError as exc:
             raise EEInfoError("Failed to pull image '%s': %s" % (image, exc), "Fix the image reference")
         except RegistryError as exc:
@@ -299,7 +300,7 @@ class EEInspector(object):
         except RegistryError:
             return None
 
-    def ensure_image(self, image, pull, **auth):
+    def ensure_image(self, image, pull, platform=None, **auth):
         """Apply AWX's pull policy (always|missing|never): ``(pulled, would_pull)``.
 
         In check mode nothing is pulled: ``would_pull`` says a real run would have.
@@ -307,7 +308,7 @@ class EEInspector(object):
         if pull == "always":
             if self.check_mode:
                 return False, True
-            self.pull(image, **auth)
+            self.pull(image, platform=platform, **auth)
             return True, False
         if self.exists(image):
             return False, False
@@ -316,12 +317,13 @@ class EEInspector(object):
                               "pull is 'never'" % image, "Pull it first or use pull: missing")
         if self.check_mode:
             return False, True
-        self.pull(image, **auth)
+        self.pull(image, platform=platform, **auth)
         return True, False
 
-    def inspect(self, image):
+    def inspect(self, image, ref=None):
+        """The facts of local ``image`` (or of ``ref``, its image for a platform)."""
         try:
-            info = self.engine.inspect(image)
+            info = self.engine.inspect(ref or image)
         except EngineError as exc:
             raise EEInfoError(exc.cause.replace("Failed to inspect image", "Failed to inspect execution environment"),
                               exc.fix)
@@ -371,7 +373,7 @@ UNKNOWN_KEYS = ("image_id", "digest", "definition_digest", "size", "layers", "cr
 
 
 def collect(inspector, image, pull="missing", username=None, password=None, auth_file=None, tls_verify=True,
-            assert_collections=None, assert_python=None, os_inventory=False):
+            assert_collections=None, assert_python=None, os_inventory=False, platform=None):
     """Pull (by policy), inspect and probe ``image``; return ``(result, failures, warnings)``.
 
     With ``os_inventory`` the same probe also reads os-release and the OS package database; they
@@ -380,15 +382,17 @@ def collect(inspector, image, pull="missing", username=None, password=None, auth
     ``failures`` is empty when every asserted collection and package is present at a matching version.
     In check mode nothing is pulled: an image that a real run would pull first is reported with
     ``would_pull: true`` and unknown facts (null), and its assertions are not evaluated (a warning says so).
+    ``platform`` (a ``_platforms.Platform``) picks the image of a manifest list; ``result["platforms"]``
+    lists the local list's platforms (a single image: its own).
     """
     auth = dict(username=username, password=password, auth_file=auth_file, tls_verify=tls_verify)
-    pulled, would_pull = inspector.ensure_image(image, pull, **auth)
+    pulled, would_pull = inspector.ensure_image(image, pull, platform=platform, **auth)
     warnings = []
     if would_pull and not inspector.exists(image):
         result = dict((key, None) for key in UNKNOWN_KEYS)
         result.update({"image": image, "pulled": False, "would_pull": True, "repo_digests": [], "tags": [],
                        "labels": {}, "collections": {}, "collection_paths": {}, "python_packages": {}, "user": {},
-                       "runner_writable": {}, "runner_dir": {}})
+                       "runner_writable": {}, "runner_dir": {}, "platforms": []})
         if os_inventory:
             result["os_inventory"] = None
         warnings.append("check mode: '%s' is not in local storage and was not pulled (pull: %s), so what it holds is "
@@ -398,7 +402,14 @@ def collect(inspector, image, pull="missing", username=None, password=None, auth
     if would_pull:
         warnings.append("check mode: '%s' was not pulled (pull: always); these are the facts of the local copy, which "
                         "may differ from the registry's" % image)
-    facts = inspector.inspect(image)
+    from ansible_collections.eeforge.builder.plugins.module_utils._platforms import (  # pylint: disable=import-outside-toplevel
+        check_image_platform,
+        select_instance,
+    )
+    target, platforms = select_instance(inspector.engine, image, platform)
+    facts = inspector.inspect(image, target)
+    if platforms is None:
+        platforms = check_image_platform(image, facts, platform)
     probe = inspector.probe(image, facts["image_id"], facts["image_user"], env=facts["env"], os_inventory=os_inventory)
     inside, probe_warnings = summarize_probe(probe)
     warnings += probe_warnings
@@ -424,6 +435,7 @@ def collect(inspector, image, pull="missing", username=None, password=None, auth
         "created": facts["created"],
         "architecture": facts["architecture"],
         "os": facts["os"],
+        "platforms": platforms,
     }
     result.update(inside)
     result["user"]["image_user"] = facts["image_user"]

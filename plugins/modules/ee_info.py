@@ -79,6 +79,15 @@ options:
     type: str
     choices: [always, missing, never]
     default: missing
+  platform:
+    description:
+      - Which image of a multi-platform EE (a manifest list, as M(eeforge.builder.ee_build) makes with its
+        C(platforms) option) to inspect, as podman's C(--platform) takes it, for example V(linux/arm64).
+      - For a manifest list in local storage, its image for that platform; a pull (O(pull)) pulls that platform's
+        image. An image of another architecture is probed through emulation (binfmt_misc and qemu-user-static).
+      - Without it, a local manifest list is inspected at this host's platform; a list without it fails in one line
+        naming the platforms it has.
+    type: str
   assert_collections:
     description:
       - Collections the image must contain, each a name with an optional version specifier
@@ -282,6 +291,12 @@ os:
   returned: success
   type: str
   sample: linux
+platforms:
+  description: The platforms of the local manifest list O(image) names; for a single image, its own platform.
+  returned: success
+  type: list
+  elements: str
+  sample: [linux/amd64, linux/arm64]
 collections:
   description:
     - Collections in the image, name to version, from C(ansible-galaxy collection list --format json).
@@ -489,6 +504,7 @@ def argument_spec():
         assert_python=dict(type="list", elements="str", default=[]),
         sbom_path=dict(type="path"),
         verify_signature=dict(type="path"),
+        platform=dict(type="str"),
         signature_store=dict(type="str"),
     )
 
@@ -565,6 +581,16 @@ def main():
         except SbomError as exc:
             module.fail_json(msg=str(exc), assertions={})
 
+    platform = None
+    try:
+        if params["platform"] is not None:
+            from ansible_collections.eeforge.builder.plugins.module_utils._platforms import (  # pylint: disable=import-outside-toplevel
+                parse_platforms,
+            )
+            platform = parse_platforms([params["platform"]])[0]
+    except BuildFamilyError as exc:
+        module.fail_json(msg=str(exc).replace("Failed to build image: platforms:", "Failed to inspect execution "
+                                              "environment '%s': platform:" % params["image"]), assertions={})
     try:
         inspector = EEInspector(module, module.engine(), registry_auth=registry_auth, check_mode=module.check_mode)
         result, failures, warnings = collect(
@@ -578,6 +604,7 @@ def main():
             assert_collections=params["assert_collections"],
             assert_python=params["assert_python"],
             os_inventory=sbom,
+            platform=platform,
         )
     except (EEInfoError, BuildFamilyError, CommandError, EnvironmentError, ValueError) as exc:
         module.fail_from(exc, assertions={})

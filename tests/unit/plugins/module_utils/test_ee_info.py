@@ -336,7 +336,8 @@ class FakeRunner(object):
         key = argv[1] if argv[1] != "image" else "image " + argv[2]
         if key == "image exists" and key not in self.answers:
             key = "image inspect"
-        rc, out, err = self.answers.get(key, (0, "", ""))
+        # Not a manifest list, unless a test says so.
+        rc, out, err = self.answers.get(key, (1, "", "") if key == "manifest" else (0, "", ""))
         if key == "pull" and "after pull" in self.answers:
             self.answers["image inspect"] = self.answers["after pull"]
         if check and rc != 0:
@@ -488,7 +489,7 @@ def test_probe_falls_back_to_chroot_where_podman_cannot_run(error):
     assert result["probe_method"] == "chroot"
     assert result["collections"]["awx.awx"] == "24.6.1" and result["runner_writable"]["root"] is True
     commands = [call[0][1] for call in runner.calls]
-    assert commands == ["image", "image", "run", "unshare"], commands
+    assert commands == ["image", "manifest", "image", "run", "unshare"], commands
     argv, stdin = runner.calls[-1]
     assert argv == ["/usr/bin/podman", "unshare", "/bin/sh", "-c", CHROOT_SH, "probe", "/usr/bin/podman",
                     "c4e8" * 16, "/opt/venv/bin:/usr/bin:/bin", "python3", "-c", EE_PROBE_PY]
@@ -502,7 +503,7 @@ def test_probe_method_is_run_when_podman_runs():
     runner = FakeRunner({"image inspect": (0, json.dumps(INSPECT), ""), "run": (0, _probe_stdout(), "")})
     result, dummy, dummy = collect(inspector(runner), "localhost/ee:1", pull="never")
     assert result["probe_method"] == "run"
-    assert [call[0][1] for call in runner.calls] == ["image", "image", "run"]
+    assert [call[0][1] for call in runner.calls] == ["image", "manifest", "image", "run"]
 
 
 @pytest.mark.parametrize("stderr", [
