@@ -101,6 +101,16 @@ options:
       - Seconds each probe command may take.
     type: int
     default: 120
+  platforms:
+    description:
+      - Platforms the builds will target (M(eeforge.builder.ee_build)'s C(platforms)), for example V(linux/arm64).
+      - For each one of another architecture than this host's, a tiny program of that architecture is run (inside an
+        AWX job binfmt_misc cannot be read, but what it registered on the host works there). Without emulation the
+        module fails in one line naming binfmt_misc and qemu-user-static and what to do on a podman execution node
+        and for a container group.
+    type: list
+    elements: str
+    default: []
 notes:
   - The builder EE (C(execution-environment.yaml) at the root of this collection) sets up what the probes need
     inside an AWX job; see the collection's docs/pinp.md for the privileges on podman execution nodes and
@@ -164,6 +174,11 @@ storage_conf_content:
   description: The storage configuration for the chosen driver.
   returned: success
   type: str
+platforms:
+  description: Each of O(platforms) and how this host runs it, V(native) or V(emulated).
+  returned: success
+  type: dict
+  sample: {"linux/amd64": native, "linux/arm64": emulated}
 isolation:
   description:
     - Buildah isolation for C(RUN) steps. V(chroot) where podman runs without real root inside a container
@@ -219,8 +234,8 @@ from ansible_collections.eeforge.builder.plugins.module_utils._preflight import 
     PreflightError,
     storage_conf_text,
 )
-from ansible_collections.eeforge.builder.plugins.module_utils._errors import path_error
-from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandRunner
+from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildError, path_error
+from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandRunner, private_tempdir
 
 
 def current_store_paths():
@@ -258,6 +273,25 @@ def write_storage_conf(module, path, content):
     module.atomic_move(tmp, path)
 
 
+def check_platforms(module, runner, values):
+    """``{platform: native|emulated}``; fails in one line for a bad platform or one this host cannot run."""
+    if not values:
+        return {}
+    from ansible_collections.eeforge.builder.plugins.module_utils import _platforms  # pylint: disable=import-outside-toplevel
+    try:
+        platforms = _platforms.parse_platforms(values)
+        found = {}
+        with private_tempdir(prefix="ee-preflight-probe-") as workdir:
+            for platform in platforms:
+                reason = _platforms.emulation_problem(runner, platform.arch, workdir)
+                if reason:
+                    raise _platforms.emulation_error(platform, reason)
+                found[platform.text] = "native" if platform.arch == _platforms.host_arch() else "emulated"
+    except BuildError as exc:
+        module.fail_json(msg=str(exc).replace("Failed to build image", "Failed to check platforms"))
+    return found
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -268,6 +302,7 @@ def main():
             additional_image_stores=dict(type="list", elements="path", default=[]),
             container_runtime=dict(type="str", default="podman", aliases=["executable"]),
             timeout=dict(type="int", default=120),
+            platforms=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -287,12 +322,13 @@ def main():
         module.fail_json(msg="Failed to check storage drivers: container_runtime '%s' is not podman. Only podman is "
                              "supported; give podman or the path of a podman binary." % params["container_runtime"])
     runner = CommandRunner(module)
+    emulation = check_platforms(module, runner, params["platforms"])
     podman = runner.get_bin(params["container_runtime"])
     preflight = Preflight(runner, podman, graphroot, runroot, drivers=drivers,
                           image_stores=params["additional_image_stores"], timeout=params["timeout"],
                           fuse_program=runner.get_bin("fuse-overlayfs"))
     facts = preflight.gather_facts()
-    result = dict(changed=False, graphroot=graphroot, facts=facts, probes=[])
+    result = dict(changed=False, graphroot=graphroot, facts=facts, probes=[], platforms=emulation)
     try:
         driver, reason, probes = preflight.select()
     except PreflightError as exc:

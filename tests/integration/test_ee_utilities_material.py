@@ -506,6 +506,26 @@ def test_ee_update_base_images_is_refresh_base(scratch, update):
         assert any("could not be looked up" in warning for task in builds for warning in task.get("warnings", []))
 
 
+def test_platforms_reach_ee_build_and_the_preflight(scratch, tmp_path):
+    """``ee_builder_platforms`` (and an item's own ``platforms``) reach ee_build as written; the check-mode plan
+    builds each platform; the storage preflight checks every platform the run builds (emulation). (Building for
+    real: test_ee_build_multiarch.py.)"""
+    base = "127.0.0.1:%d/base:latest" % free_port()  # no registry there: check mode warns, counts a build
+    ee_list = [{"name": "both", "images": {"base_image": {"name": base}}},
+               {"name": "arm-only", "images": {"base_image": {"name": base}}, "platforms": ["linux/arm64"]}]
+    doc, rc, output = role_check(scratch, ee_list, ee_builder_platforms=["linux/amd64", "linux/arm64"],
+                                 ee_builder_preflight=True, ee_builder_storage_drivers=["vfs"],
+                                 ee_builder_graphroot=str(tmp_path / "graph"),
+                                 ee_builder_storage_conf=str(tmp_path / "storage.conf"))
+    assert rc == 0, output[-8000:]
+    builds = ee_build_results(doc, "Build ")
+    assert [task["invocation"]["module_args"]["platforms"] for task in builds] == [
+        ["linux/amd64", "linux/arm64"], ["linux/arm64"]], builds
+    assert [task["actions"][0] for task in builds] == ["build linux/amd64", "build linux/arm64"]
+    preflight = tasks_named(doc, "Check that podman can build here")[0]
+    assert preflight["platforms"] == {"linux/amd64": "native", "linux/arm64": "emulated"}, preflight
+
+
 def test_check_mode_writes_the_context_without_building(scratch):
     """infra.ee_utilities 4.x users keep the generated definition and context (ee_builder_dir, clean false):
     in check mode the role writes them and builds nothing (what ``ansible-builder create`` does)."""
