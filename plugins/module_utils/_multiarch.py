@@ -245,6 +245,9 @@ class MultiPlatformBuild(object):
 
             def images(context_dir, staging, secret_text, base_auth, log_path):
                 for text in plan.build:
+                    # Pulled here, as the single-platform build's base is: with tls_verify and the base's auth.
+                    bases[text].pull = not self.engine.exists(bases[text].build_ref)
+                    ee._ensure_base(bases[text], base_auth)  # pylint: disable=protected-access
                     built[text] = ee._build_image(  # pylint: disable=protected-access
                         result, given, given["refs"], context_dir, staging, secret_text, base_auth, log_path,
                         platform=text, base=bases[text], digest=digests[text])
