@@ -22,7 +22,6 @@ import contextlib
 import errno
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -158,25 +157,19 @@ def disabled(name=DEFAULT_ENTRY, path=BINFMT_DIR):
             set_enabled(name, True, path)
 
 
-# exit(7) for each architecture, as machine code: (e_machine, instructions).  aarch64:
-# movz x0, #7; movz x8, #93 (exit); svc #0.
 PROBE_EXIT = 7
-_PROBE_CODE = {"arm64": (0xB7, struct.pack("<3I", 0xD28000E0, 0xD2800BA8, 0xD4000001))}
 
 
 def probe_elf(arch="arm64"):
-    """A static ELF64 little-endian executable for ``arch`` that calls exit(7): 132 bytes for arm64.
+    """The collection's probe (``_platforms.probe_elf``): a static ELF of ``arch`` that calls exit(7),
+    what ee_build and ee_builder_preflight run to find out whether ``arch`` runs here. Inside a job
+    container binfmt_misc is not mounted, so running one is the only way to tell: see :func:`can_execute`."""
+    from .signing import collection_module_utils  # pylint: disable=import-outside-toplevel
 
-    Inside a job container binfmt_misc is not mounted, so whether a foreign architecture can run
-    is found out by running one: see :func:`can_execute`.
-    """
-    machine, code = _PROBE_CODE[arch]
-    base, ehsize, phsize = 0x400000, 64, 56
-    size = ehsize + phsize + len(code)
-    header = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8) + struct.pack(
-        "<HHIQQQIHHHHHH", 2, machine, 1, base + ehsize + phsize, ehsize, 0, 0, ehsize, phsize, 1, 0, 0, 0)
-    program = struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, size, size, 0x1000)
-    return header + program + code
+    elf = collection_module_utils("_platforms").probe_elf(arch)
+    if elf is None:
+        raise BinfmtError("no probe binary for %s" % arch)
+    return elf
 
 
 def can_execute(arch="arm64"):

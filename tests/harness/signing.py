@@ -18,6 +18,7 @@ import base64
 import functools
 import http.server
 import json
+import importlib
 import os
 import shutil
 import subprocess
@@ -160,18 +161,20 @@ class LookasideServer:
         self.stop()
 
 
-def signing_utils():
-    """The collection's ``_signing`` and ``_sigstore`` module_utils (found as ansible_collections.eeforge.builder)."""
+def collection_module_utils(name):
+    """One of the collection's module_utils (found as ansible_collections.eeforge.builder under .cache)."""
     link = os.path.join(COLLECTIONS_ROOT, "ansible_collections", "eeforge", "builder")
     if not os.path.exists(link):
         os.makedirs(os.path.dirname(link), exist_ok=True)
         os.symlink(REPO_ROOT, link)
     if COLLECTIONS_ROOT not in sys.path:
         sys.path.insert(0, COLLECTIONS_ROOT)
-    # pylint: disable=import-outside-toplevel
-    from ansible_collections.eeforge.builder.plugins.module_utils import _signing, _sigstore
+    return importlib.import_module("ansible_collections.eeforge.builder.plugins.module_utils." + name)
 
-    return _signing, _sigstore
+
+def signing_utils():
+    """The collection's ``_signing`` and ``_sigstore`` module_utils."""
+    return collection_module_utils("_signing"), collection_module_utils("_sigstore")
 
 
 def make_cosign_key_pair(directory, passphrase, name="cosign", pem_type="ENCRYPTED COSIGN PRIVATE KEY"):

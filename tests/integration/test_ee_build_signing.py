@@ -17,38 +17,18 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import tempfile
 import uuid
-
-import pytest
 
 from tests.harness.ee_minimal import ensure_ee_minimal_image
 from tests.harness.podman_env import podman
-from tests.harness.signing import GpgHome, LookasideServer, signing_utils, write_secret_file
+from tests.harness.signing import LookasideServer, signing_utils, write_secret_file
 from tests.integration.secret_grep import files_containing
 from tests.integration.test_ee_build import run_ee_build
 from tests.integration.test_ee_info import run_ee_info
+# The module-scoped signing fixtures: a private work dir and a GNUPGHOME with a fresh key (removed afterwards).
+from tests.integration.test_harness_signing import gpg, workdir  # noqa: F401  pylint: disable=unused-import
 
 sg, _sigstore = signing_utils()
-
-
-@pytest.fixture(scope="module")
-def workdir():
-    path = tempfile.mkdtemp(prefix="eeforge-t14-sign-")
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def gpg(workdir):  # pylint: disable=unused-argument,redefined-outer-name
-    home = GpgHome()
-    try:
-        yield home
-    finally:
-        home.close()
 
 
 def _definition(base, marker):
