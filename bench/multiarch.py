@@ -15,14 +15,20 @@ tests/harness/base_image.py, arm64: tests/harness/multiarch.py):
 - ``cross install``: ``pip install --target --platform ... --only-binary=:all:`` in a stage run
   with the build host's platform, the tree COPY'd into the target stage: no emulated pip at all.
 
-ee_build's own columns (cold and no-op, one and two platforms) join when ``platforms`` lands.
+- ``ee-build``: ``ansible -m eeforge.builder.ee_build`` with ``platforms: [P]`` and ``no_cache``, cold,
+  per platform (the whole CLI run; the module's ``build_duration`` beside it); then the two-platform
+  EE (``platforms: [linux/amd64, linux/arm64]``, from the layer cache of those two builds) and the
+  no-ops: one platform, two platforms, and no ``platforms`` at all (a plain single image), each
+  ``--noop-repeat`` times, as ratios (target: two-platform no-op <= 1.2 x one-platform no-op).
+  ee_build's base is a local manifest list of the two harness bases.
 
-Usage: bench/multiarch [--platforms linux/amd64,linux/arm64] [--only COLUMN,...] [--repeat N] [--keep]
+Usage: bench/multiarch [--platforms linux/amd64,linux/arm64] [--only COLUMN,...] [--repeat N] [--noop-repeat N] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -126,6 +132,7 @@ class Bench:
         self.bases = bases  # arch -> local base image reference
         self.tags = []
         self.stage_images = []
+        self.lists = []
         self.runs = 0
 
     def built(self, output):
@@ -199,8 +206,52 @@ class Bench:
             platform_args=" ".join("--platform " + tag for tag in WHEEL_PLATFORMS[arch]),
             packages=" ".join(PACKAGES)))
 
+    def ee_build(self, args):
+        """``ansible -m eeforge.builder.ee_build``; return (seconds, result)."""
+        env = dict(self.env, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+                   ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".cache", "collections"))
+        seconds, out = run([os.path.join(VENV_BIN, "ansible"), "localhost", "-c", "local", "-i", "localhost,",
+                            "-e", "ansible_python_interpreter=%s" % sys.executable, "-m", "eeforge.builder.ee_build",
+                            "-a", json.dumps(args)], env)
+        doc = json.loads(out[out.index("{"):out.rindex("}") + 1])
+        result = doc["plays"][0]["tasks"][0]["hosts"]["localhost"]
+        if result.get("failed"):
+            raise SystemExit("ee_build failed: %s" % result.get("msg"))
+        for entry in (result.get("platforms") or {}).values():
+            self.stage_images.append(entry["image_id"])
+        if result.get("image_id"):
+            self.stage_images.append(result["image_id"])
+        self.stage_images += re.findall(r"--> ([0-9a-f]{11,64})", open(result["build_log"]).read()) \
+            if result.get("build_log") else []
+        return seconds, result
+
+    def ee_build_args(self, tag, platforms, base):
+        self.tags.append(tag)
+        args = {"definition": {"version": 3, "images": {"base_image": {"name": base}},
+                               "dependencies": {"ansible_core": {"package_pip": PACKAGES[0]},
+                                                "ansible_runner": {"package_pip": PACKAGES[1]},
+                                                "python": ["six==1.16.0"]}},
+                "tags": [tag], "build_log_dir": self.work}
+        if platforms:
+            args["platforms"] = platforms
+        return args
+
+    def base_list(self):
+        """A local manifest list of the two harness bases (ee_build's multi-platform base)."""
+        name = "%s-base:list" % IMAGE
+        podman(["manifest", "rm", name], env=self.env, check=False)
+        podman(["manifest", "create", name], env=self.env)
+        for arch in ("amd64", "arm64"):
+            podman(["manifest", "add", name, "containers-storage:" + self.bases[arch]], env=self.env)
+        self.lists.append(name)
+        return name
+
     def cleanup(self):
+        for name in self.lists:
+            podman(["manifest", "rm", name], env=self.env, check=False)
+        self.lists = []
         for tag in self.tags:
+            podman(["manifest", "rm", tag], env=self.env, check=False)
             podman(["rmi", tag], env=self.env, check=False)
         # Only what these builds committed, each by ID, never forced.
         for image in reversed(self.stage_images):
@@ -212,7 +263,37 @@ def log(msg):
     sys.stderr.write(msg + "\n")
 
 
-COLUMNS = ("ansible-builder", "pip-emulated", "wheels-native", "cross-install")
+COLUMNS = ("ansible-builder", "pip-emulated", "wheels-native", "cross-install", "ee-build")
+
+
+def ee_build_column(bench, platforms, round_no, samples, noop_repeat):
+    """ee_build cold per platform, then the no-ops of one platform, two platforms and no platforms."""
+    base = bench.base_list()
+    one = {}
+    for platform in platforms:
+        tag = "%s:ee-build-%s-%d" % (IMAGE, arch_of(platform), round_no)
+        args = bench.ee_build_args(tag, [platform], base)
+        seconds, result = bench.ee_build(dict(args, no_cache=True))
+        samples.setdefault(("ee-build", platform), []).append(seconds)
+        print("round %d  %-16s %-12s cold %6.1f s  (podman build %.1f s)" % (
+            round_no, "ee-build", platform, seconds, result.get("build_duration") or 0), flush=True)
+        one[platform] = args
+    both = bench.ee_build_args("%s:ee-build-both-%d" % (IMAGE, round_no), platforms, base)
+    bench.ee_build(both)  # from the layer cache of the builds above
+    plain = bench.ee_build_args("%s:ee-build-plain-%d" % (IMAGE, round_no), None, bench.bases["amd64"])
+    bench.ee_build(plain)
+    native = native_platform()
+    cases = (("no-op 1 platform", one[native]), ("no-op %d platforms" % len(platforms), both),
+             ("no-op no platforms", plain))
+    for _repeat in range(noop_repeat):
+        for label, args in cases:
+            seconds, result = bench.ee_build(args)
+            assert result.get("changed") is False, result.get("actions")
+            samples.setdefault(("ee-build", label), []).append(seconds)
+    for label, _args in cases:
+        values = samples[("ee-build", label)][-noop_repeat:]
+        print("round %d  %-16s %-20s %6.2f s  (median of %d)" % (round_no, "ee-build", label,
+                                                                 statistics.median(values), noop_repeat), flush=True)
 
 
 def main():
@@ -220,6 +301,7 @@ def main():
     parser.add_argument("--platforms", default="linux/amd64,linux/arm64")
     parser.add_argument("--only", default=",".join(COLUMNS), help="columns, comma-separated: " + ", ".join(COLUMNS))
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the figures are medians")
+    parser.add_argument("--noop-repeat", type=int, default=5, help="ee_build no-op runs per case and round")
     parser.add_argument("--keep", action="store_true", help="keep the bench images")
     opts = parser.parse_args()
     platforms = opts.platforms.split(",")
@@ -242,7 +324,7 @@ def main():
     results = {}
     try:
         adapter_script = None
-        if "ansible-builder" in columns:
+        if "ansible-builder" in columns or "ee-build" in columns:
             link = os.path.join(REPO, ".cache", "collections", "ansible_collections", "eeforge", "builder")
             if not os.path.exists(link):
                 os.makedirs(os.path.dirname(link), exist_ok=True)
@@ -257,6 +339,9 @@ def main():
             # Rounds interleave the columns and platforms, so that load from other jobs on the
             # machine weighs on both sides of each ratio alike.
             for column in columns:
+                if column == "ee-build":
+                    ee_build_column(bench, platforms, _round + 1, samples, opts.noop_repeat)
+                    continue
                 for platform in platforms:
                     if column == "ansible-builder":
                         seconds = bench.ansible_builder(platform, adapter_script)
@@ -282,6 +367,13 @@ def main():
                 if platform != native and (column, native) in results:
                     ratio = results[(column, platform)] / results[(column, native)]
                     print("%-16s %s / %s: %.2f x" % (column, platform, native, ratio))
+        noop = dict((label, value) for (column, label), value in results.items()
+                    if column == "ee-build" and label.startswith("no-op"))
+        if noop:
+            one = noop.get("no-op 1 platform")
+            for label in sorted(noop):
+                print("%-16s %-20s %6.2f s  %.2f x the 1-platform no-op" % ("ee-build", label, noop[label],
+                                                                            noop[label] / one if one else 0))
         emulated = [p for p in platforms if p != native]
         for platform in emulated:
             if ("pip-emulated", platform) in results:
