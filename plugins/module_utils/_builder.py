@@ -441,25 +441,8 @@ class EEBuild(object):
         return signer
 
     def sign(self, result, signer, push_refs, to_sign, remote, signed):
-        """Sign what the plan says (``to_sign``); list every pushed tag's signature in the result
-        (in check mode, those that are there already)."""
-        params = self.params
-        for ref in push_refs:
-            if self.module.check_mode or ref not in self.pushed_digests:
-                digest = (remote.get(ref) or {}).get("digest") if remote.get(ref) != UNKNOWN else None
-                path = signed.get(ref)
-            else:
-                digest = self.pushed_digests[ref] or resolve_digest(
-                    self.module, ref, username=params["registry_username"], password=params["registry_password"],
-                    auth_file=params["auth_file"], tls_verify=params["tls_verify"])
-                path = signer.find(ref, digest)
-            new = False
-            if path is None and ref in to_sign:
-                if self.module.check_mode:
-                    continue
-                with registry_auth(self.module, split_ref(ref).registry, params["registry_username"],
-                                   params["registry_password"], params["auth_file"]) as auth_path:
-                    path = signer.sign(ref, digest, auth_path)
-                new = True
-            result["signatures"].append({"image": ref, "digest": digest, "signed_by": signer.fingerprint,
-                                         "path": path, "new": new})
+        """Sign what the plan says (``to_sign``); see ``_image_signer.sign_pushed``."""
+        from ansible_collections.eeforge.builder.plugins.module_utils._image_signer import (  # pylint: disable=import-outside-toplevel
+            sign_pushed,
+        )
+        sign_pushed(self, result, signer, push_refs, to_sign, remote, signed)

@@ -33,7 +33,8 @@ import re
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import split_ref
-from ansible_collections.eeforge.builder.plugins.module_utils._registry import tls_flags
+from ansible_collections.eeforge.builder.plugins.module_utils._build_plan import UNKNOWN
+from ansible_collections.eeforge.builder.plugins.module_utils._registry import registry_auth, resolve_digest, tls_flags
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, private_tempdir
 from ansible_collections.eeforge.builder.plugins.module_utils._signing import (
     SigningError,
@@ -186,3 +187,29 @@ class GpgSigner(object):
                                % (ref, self.fingerprint, self.store),
                                "Check that the registry serves '%s@%s'" % (name, digest))
         return path
+
+
+def sign_pushed(build, result, signer, push_refs, to_sign, remote, signed):
+    """ee_build's signing step (``build`` an EEBuild): sign what the plan says (``to_sign``); list
+    every pushed tag's signature in ``result`` (in check mode, those that are there already)."""
+    params = build.params
+    check_mode = build.module.check_mode
+    for ref in push_refs:
+        if check_mode or ref not in build.pushed_digests:
+            digest = (remote.get(ref) or {}).get("digest") if remote.get(ref) != UNKNOWN else None
+            path = signed.get(ref)
+        else:
+            digest = build.pushed_digests[ref] or resolve_digest(
+                build.module, ref, username=params["registry_username"], password=params["registry_password"],
+                auth_file=params["auth_file"], tls_verify=params["tls_verify"])
+            path = signer.find(ref, digest)
+        new = False
+        if path is None and ref in to_sign:
+            if check_mode:
+                continue
+            with registry_auth(build.module, split_ref(ref).registry, params["registry_username"],
+                               params["registry_password"], params["auth_file"]) as auth_path:
+                path = signer.sign(ref, digest, auth_path)
+            new = True
+        result["signatures"].append({"image": ref, "digest": digest, "signed_by": signer.fingerprint,
+                                     "path": path, "new": new})

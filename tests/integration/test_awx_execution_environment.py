@@ -597,3 +597,21 @@ def test_bulk_goes_on_with_the_password_when_tokens_are_refused(awx_standin, tmp
     assert wrong["msg"] == ("Failed to authenticate to AWX '%s': AWX answered 401: it rejected the password of user "
                             "'admin'. Check controller_username and controller_password (basic authentication must "
                             "be enabled in AWX)." % awx.url), wrong
+
+
+@pytest.mark.slow
+def test_pin_digest_of_a_multi_platform_tag_is_the_manifest_list_digest(awx_standin, registry, base_image, tmp_path):  # pylint: disable=unused-argument
+    """An EE built with ee_build's ``platforms`` is registered by its list's digest, so that amd64 and arm64
+    execution nodes each pull their own image from it (the list: the harness's two-platform base)."""
+    from tests.harness.multiarch import push_base_manifest  # pylint: disable=import-outside-toplevel
+
+    image = push_base_manifest(registry.location, repository="t15/pinned-list", tag="1", log=lambda msg: None)
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + image],
+                         capture_output=True, text=True, check=True).stdout
+    assert len(json.loads(raw)["manifests"]) == 2
+    list_digest = "sha256:" + __import__("hashlib").sha256(raw.encode()).hexdigest()
+    result = run_task(awx_standin, tmp_path, MODULE, ee_args(name="t15-list-ee", image=image, pin_digest=True,
+                                                             tls_verify=False))
+    assert result["changed"] is True and result["digest"] == list_digest, result
+    assert result["image"] == "%s/t15/pinned-list@%s" % (registry.location, list_digest)
+    assert raw_ee(awx_standin, result["id"])["image"] == result["image"]
