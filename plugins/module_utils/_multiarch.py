@@ -53,6 +53,17 @@ def _without_tag(ref):
     return parsed.name
 
 
+def _chosen_bases(base_ref, ref, platforms, instances, source):
+    """``{platform text: BaseImage}`` of each platform's image in the base's list ``instances``;
+    raises the one-line error naming the platforms it lacks."""
+    chosen = pick(platforms, instances)
+    missing = [p for p in platforms if p.text not in chosen]
+    if missing:
+        raise missing_platforms_error(base_ref, missing, [platform_name(e) for e, _d in instances])
+    return dict((p.text, BaseImage(base_ref, chosen[p.text], "%s@%s" % (ref.name, chosen[p.text]), source))
+                for p in platforms)
+
+
 class MultiPlatformBuild(object):
     """One ee_build run with ``platforms``, driven by an ``EEBuild`` (its inputs, engine, context and
     per-image build). ``run(given, result)`` fills ``result`` and returns ``changed``."""
@@ -162,22 +173,12 @@ class MultiPlatformBuild(object):
                                   runner=self.runner) or {}
             entry = {"os": info.get("os"), "architecture": info.get("architecture"), "variant": info.get("variant")}
             instances = [(entry, ref.digest or digest)]
-        chosen = pick(platforms, instances)
-        missing = [p for p in platforms if p.text not in chosen]
-        if missing:
-            raise missing_platforms_error(base_ref, missing, [platform_name(e) for e, _d in instances])
-        return dict((p.text, BaseImage(base_ref, chosen[p.text], "%s@%s" % (ref.name, chosen[p.text]), "registry"))
-                    for p in platforms)
+        return _chosen_bases(base_ref, ref, platforms, instances, "registry")
 
     def _local_bases(self, base_ref, platforms, ref):
         if self.engine.manifest_exists(base_ref):
             instances = list_instances(self.engine.manifest_inspect(base_ref)) or []
-            chosen = pick(platforms, instances)
-            missing = [p for p in platforms if p.text not in chosen]
-            if missing:
-                raise missing_platforms_error(base_ref, missing, [platform_name(e) for e, _d in instances])
-            return dict((p.text, BaseImage(base_ref, chosen[p.text], "%s@%s" % (ref.name, chosen[p.text]), "local"))
-                        for p in platforms)
+            return _chosen_bases(base_ref, ref, platforms, instances, "local")
         info = self.engine.inspect(base_ref)
         if not info:
             if self.check_mode:

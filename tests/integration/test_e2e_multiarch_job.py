@@ -24,19 +24,12 @@ from tests.demo import Job, job_command, remove_images, stable_tarball, task_res
 from tests.harness import binfmt
 from tests.harness.multiarch import push_base_manifest
 from tests.harness.podman_env import podman
+from tests.integration.test_e2e_awx_job import report
 
 pytestmark = pytest.mark.slow
 
 PLATFORMS = ["linux/amd64", "linux/arm64"]
 NAME = "eeforge-multiarch-ee"
-
-
-def report(request, line):
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    reporter = request.config.pluginmanager.getplugin("terminalreporter")
-    if capture is not None and reporter is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line("[e2e multiarch] " + line)
 
 
 @pytest.fixture(scope="module")

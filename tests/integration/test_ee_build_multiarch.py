@@ -24,6 +24,7 @@ from tests.harness.multiarch import MANIFEST_NAME, push_base_manifest
 from tests.harness.podman_env import podman
 from tests.integration.test_ee_build import run_ee_build
 from tests.integration.test_ee_info import run_ee_info
+from tests.integration.test_harness_multiarch import emulation  # noqa: F401  pylint: disable=unused-import
 
 pytestmark = [pytest.mark.slow]
 
@@ -51,14 +52,6 @@ def _raw(ref):
 def _by_platform(index):
     return dict(("%s/%s" % (m["platform"]["os"], m["platform"]["architecture"]), m["digest"])
                 for m in index["manifests"])
-
-
-@pytest.fixture(scope="module")
-def emulation():
-    try:
-        return binfmt.ensure(binfmt.ENTRIES["arm64"])
-    except (binfmt.BinfmtError, OSError) as exc:
-        pytest.fail("arm64 emulation is not available (make setup installs it): %s" % exc)
 
 
 @pytest.fixture
