@@ -26,6 +26,7 @@ from contextlib import contextmanager
 # up as a possible module (a few file reads each), which a no-op run pays on the controller.
 from ansible_collections.eeforge.builder.plugins.module_utils import _build_inputs as inputs
 from ansible_collections.eeforge.builder.plugins.module_utils import _definition as defn
+from ansible_collections.eeforge.builder.plugins.module_utils._base_policy import check_base_policy, ensure_base
 from ansible_collections.eeforge.builder.plugins.module_utils._build_base import recorded_base_digest, resolve_base
 from ansible_collections.eeforge.builder.plugins.module_utils._build_plan import UNKNOWN, plan_build
 from ansible_collections.eeforge.builder.plugins.module_utils._engine import BuildOptions
@@ -86,6 +87,7 @@ class EEBuild(object):
         self.lock = lock or _no_lock
         self.warnings = []
         self.pushed_digests = {}
+        self.base_policy, self.verified_bases = None, []
 
     @property
     def engine(self):
@@ -150,6 +152,10 @@ class EEBuild(object):
         if galaxy_signatures:
             # What the collections are checked against is part of what the image is.
             extra["galaxy_signatures"] = galaxy_signatures[2:] + [defn.sha256_file(params["galaxy_keyring"])]
+        self.base_policy = check_base_policy(params)
+        self.base_policy.check_base(resolved.base_image)
+        if self.base_policy.fingerprint:  # an image whose base was verified differs from one whose base was not
+            extra["container_policy"] = self.base_policy.fingerprint
         push_refs = [r for r in refs if r.registry != "localhost"] if params["push"] else []
         if params["push"] and not push_refs:
             raise BuildInputError("Failed to push image '%s': every tag is local ('localhost/...')" % refs[0],
@@ -216,7 +222,8 @@ class EEBuild(object):
         refs = given["refs"]
         tags = [str(r) for r in refs]
         result = {
-            "definition_digest": None, "base_image_digest": None, "base_image_moved": False, "tags": tags,
+            "definition_digest": None, "base_image_digest": None, "base_image_moved": False,
+            "base_image_verified": False, "tags": tags,
             "image_id": None, "digest": None, "pushed": [], "signatures": [],
             "containerfile": None, "build_log": None, "built": False, "builder_invoked": False, "adaptations": [],
             "actions": [], "ansible_builder_version": self.builder_version, "context_dir": None,
@@ -271,22 +278,11 @@ class EEBuild(object):
 
     # -- build --------------------------------------------------------------------------------
     def _ensure_base(self, base, base_auth):
-        """Make sure ``base.build_ref`` is local (pull it, except in check mode). Returns True if local."""
-        if not base.pull:
-            return True
-        if self.module.check_mode:
-            self.warnings.append("Base image '%s' is not in local storage and check mode does not pull it: its package "
-                                 "manager is unknown, so the Debian adaptation is decided at build time" % base.ref)
-            return False
-        try:
-            self.engine.pull(base.build_ref, auth_file=base_auth, tls_verify=self.params["tls_verify"])
-        except RegistryError as exc:
-            # The message names the base as the definition does, and the pinned reference that was pulled.
-            named = "'%s'" % base.ref if base.build_ref == base.ref else "'%s' (%s)" % (base.ref, base.build_ref)
-            cause = exc.cause.replace("Failed to pull image", "Failed to pull base image")
-            raise BuildError(cause.replace("'%s'" % base.build_ref, named),
-                             exc.fix + " (base_registry_username/base_registry_password)")
-        return True
+        """Make sure ``base.build_ref`` is local (``_base_policy.ensure_base``). Returns True if local."""
+        local, verified = ensure_base(self.engine, self.base_policy, base, base_auth, self.params["tls_verify"],
+                                      self.module.check_mode, self.warnings)
+        self.verified_bases += verified
+        return local
 
     def _context_dir(self, staging):
         if self.params["context_dir"]:
@@ -346,6 +342,7 @@ class EEBuild(object):
                     images(context_dir, staging, secret_text, base_auth, log_path)
                 else:
                     self._build_image(result, given, refs, context_dir, staging, secret_text, base_auth, log_path)
+        result["base_image_verified"] = bool(self.verified_bases)
         if params["prune_images"] and old_id and old_id != result["image_id"]:
             self._prune(old_id, result)
 

@@ -212,10 +212,13 @@ class Engine(object):
         return rc == 0
 
     # -- registries --------------------------------------------------------------------------
-    def pull(self, ref, auth_file=None, tls_verify=True, timeout=None, platform=None):
-        """Pull ``ref`` (with ``platform``: that platform's image of a manifest list); return the
-        local image id. Raises RegistryError."""
+    def pull(self, ref, auth_file=None, tls_verify=True, timeout=None, platform=None, signature_policy=None):
+        """Pull ``ref`` (with ``platform``: that platform's image of a manifest list; with
+        ``signature_policy``: under that containers-policy.json(5) file instead of podman's own);
+        return the local image id. Raises RegistryError."""
         argv = ["pull", "--quiet"] + tls_flags(tls_verify) + (["--platform", platform] if platform else [])
+        if signature_policy:
+            argv += ["--signature-policy", signature_policy]
         if auth_file:
             argv += ["--authfile", auth_file]
         try:

@@ -238,6 +238,29 @@ options:
     type: list
     elements: str
     default: []
+  container_policy:
+    description:
+      - What the base image pull must prove, as ansible-builder's C(--container-policy) (and infra.ee_utilities'
+        C(ee_container_policy)) names it, or a containers-policy.json(5) file.
+      - V(system) (the default) is podman's own policy (C(/etc/containers/policy.json)).
+      - V(ignore_all) pulls the base under a private policy that accepts anything.
+      - V(signature_required) pulls the base under a private policy that rejects everything but the base's repository
+        signed (simple signing, GPG) by a key of O(container_keyring) for the base's name as the definition gives it.
+      - A path is a policy file for the base pull (C(podman pull --signature-policy)), used as it is.
+      - With V(signature_required) or a file, every build pulls the base's exact digest through the policy, also
+        when it is local, so a refused signature fails the task in one line before anything is built; an image
+        already up to date is not pulled again. A base that is only local (C(localhost/), a short name) is refused.
+        The lookaside of the signatures comes from podman's registries.d, as on an execution node (C(docs/trust.md)).
+      - The generated policy exists only for the pull, in a private temp file; nothing under C(/etc/containers) or
+        C(~/.config/containers) is changed. Which policy (and keyring content) a build was verified under is part of the
+        definition digest, so switching to a verifying policy rebuilds once.
+    type: str
+    default: system
+  container_keyring:
+    description:
+      - GPG public keyring (C(gpg --export FPR > file), binary or armored) that O(container_policy=signature_required)
+        trusts, as ansible-builder's C(--container-keyring). Only allowed with that value.
+    type: path
   base_registry_username:
     description:
       - User name for the registry the base image is pulled from (logged in before the build).
@@ -308,6 +331,14 @@ EXAMPLES = r"""
     sign_by: 3A1F5C0E9B7D4E2F8A6C1B0D9E8F7A6B5C4D3E2F
     sign_passphrase_file: /run/secrets/release-key-passphrase
     signature_store: /srv/sigstore
+
+- name: Build only on a base image signed by the platform team's key
+  eeforge.builder.ee_build:
+    definition_file: "{{ playbook_dir }}/ee-aws/execution-environment.yml"
+    tags:
+      - registry.example.com/ee/ee-aws:1.4
+    container_policy: signature_required
+    container_keyring: /etc/pki/ee/platform-team.gpg
 
 - name: Build an EE from an inline definition on a Debian base, with a private Automation Hub
   eeforge.builder.ee_build:
@@ -416,6 +447,14 @@ base_image_moved:
   returned: success
   type: bool
   sample: false
+base_image_verified:
+  description:
+    - V(true) when this run pulled the base image through a O(container_policy) that checks signatures
+      (V(signature_required) or a policy file) and the policy accepted it, before building.
+    - V(false) when nothing was built, or the policy checks no signatures.
+  returned: success
+  type: bool
+  sample: true
 manifest_digest:
   description: With O(platforms) and O(push=true), the digest of the manifest list the primary pushed tag names
     (also in RV(digest)); null in check mode when it would be pushed.
@@ -604,6 +643,8 @@ def argument_spec():
         galaxy_keyring=dict(type="path"),
         galaxy_required_valid_signature_count=dict(type="str"),
         galaxy_ignore_signature_status_codes=dict(type="list", elements="str", default=[]),
+        container_policy=dict(type="str", default="system"),
+        container_keyring=dict(type="path"),
         base_registry_username=dict(type="str"),
         base_registry_password=dict(type="str", no_log=True),
         pip_index_url=dict(type="str", no_log=True),

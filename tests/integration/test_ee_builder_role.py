@@ -232,10 +232,10 @@ def test_invalid_squash_is_rejected(role, name, value):
 
 
 def test_unsupported_variable_is_rejected(role):
-    doc, rc, output = run_playbook(PLAYBOOK, role["variables"](ee_container_policy="signature_required"), timeout=300)
+    doc, rc, output = run_playbook(PLAYBOOK, role["variables"](ee_executable="/usr/local/bin/podman"), timeout=300)
     assert rc != 0, output
     [failed] = tasks_named(doc, "Refuse infra.ee_utilities variables")
-    assert "ee_container_policy is not supported" in failed["msg"], failed
+    assert "ee_executable is not supported" in failed["msg"], failed
     assert not tasks_named(doc, "Build " + role["ref"])
 
 

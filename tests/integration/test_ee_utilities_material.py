@@ -427,7 +427,6 @@ def test_only_builds_the_named_ees(scratch):
 
 
 REFUSED = [
-    ("ee_container_policy", "signature_required", "ee_container_policy is not supported", "/etc/containers/policy.json"),
     ("ee_executable", "/usr/local/bin/podman", "ee_executable is not supported", "first in PATH"),
     ("ee_ca_cert_dir", "/etc/pki/registry", "ee_ca_cert_dir is not supported", "/etc/containers/certs.d/"),
     ("ee_container_runtime", "docker", "ee_container_runtime 'docker' is not supported", "Install podman"),
@@ -448,6 +447,27 @@ def test_refused_variable_says_why_and_what_instead(scratch, name, value, says, 
     if fix:
         assert fix in msg, msg
     assert not ee_build_results(doc, "Build ")
+
+
+def test_ee_container_policy_is_container_policy(scratch):
+    """infra.ee_utilities' ``ee_container_policy`` (ansible-builder's ``--container-policy`` there) reaches
+    ee_build's ``container_policy`` as written, with ``ee_builder_container_keyring`` for ``signature_required``;
+    ``signature_required`` without a keyring stops in one line, as ansible-builder does. (Verifying for real:
+    test_ee_build_base_policy.py.)"""
+    doc, rc, output = role_check(scratch, [{"name": "x"}], ee_container_policy="ignore_all")
+    assert rc == 0, output[-4000:]
+    [args] = [task["invocation"]["module_args"] for task in ee_build_results(doc, "Build ")]
+    assert (args["container_policy"], args["container_keyring"]) == ("ignore_all", None), args
+    doc, rc, output = role_check(scratch, [{"name": "x"}])
+    [args] = [task["invocation"]["module_args"] for task in ee_build_results(doc, "Build ")]
+    assert args["container_policy"] == "system", args
+    doc, rc, output = role_check(scratch, [{"name": "x"}], ee_container_policy="signature_required")
+    assert rc != 0
+    [failed] = [task["hosts"]["localhost"] for play in doc["plays"] for task in play["tasks"]
+                if task["hosts"]["localhost"].get("failed")]
+    assert failed["msg"].startswith("Failed to check container_policy: signature_required needs container_keyring"), \
+        failed["msg"]
+    assert "\n" not in failed["msg"].strip()
 
 
 def test_galaxy_signature_variables_reach_ee_build(scratch, tmp_path):
