@@ -39,14 +39,14 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildError, BuildInputError, RegistryError
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import split_ref
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import private_tempdir
-from ansible_collections.eeforge.builder.plugins.module_utils._signing import (
-    SigningError,
-    gpg_requirement,
-    key_kind,
-    policy_document,
-    policy_error,
-    write_policy,
-)
+
+
+def _signing():
+    """``_signing``, loaded on first use: a run under podman's own policy (and a no-op) never needs it."""
+    from ansible_collections.eeforge.builder.plugins.module_utils import (  # pylint: disable=import-outside-toplevel
+        _signing as signing,
+    )
+    return signing
 
 SYSTEM = "system"
 IGNORE_ALL = "ignore_all"
@@ -92,7 +92,7 @@ class BasePolicy(object):
             identity = {"type": "matchRepoDigestOrExact"}
         else:
             identity = {"type": "exactReference", "dockerReference": "%s:%s" % (ref.name, ref.tag)}
-        return policy_document({ref.name: [gpg_requirement(self.keyring, identity)]})
+        return _signing().policy_document({ref.name: [_signing().gpg_requirement(self.keyring, identity)]})
 
     @contextlib.contextmanager
     def policy_file(self, base_ref):
@@ -104,7 +104,7 @@ class BasePolicy(object):
             yield self.path
         else:
             with private_tempdir(prefix="ee-build-policy-") as directory:
-                yield write_policy(directory, self.document(base_ref))
+                yield _signing().write_policy(directory, self.document(base_ref))
 
     def check_base(self, base_ref):
         """Refuse, before anything runs, a base that a verifying policy could never judge."""
@@ -130,7 +130,7 @@ class BasePolicy(object):
 
     def refusal(self, base, pulled, exc):
         """The one-line BuildError for a pull the policy refused, or None when ``exc`` is no refusal."""
-        found = policy_error(getattr(exc, "detail", "") or "") if self.private else None
+        found = _signing().policy_error(getattr(exc, "detail", "") or "") if self.private else None
         if not found:
             return None
         named = "'%s'" % base.ref if pulled == base.ref else "'%s' (%s)" % (base.ref, pulled)
@@ -164,8 +164,8 @@ def check_base_policy(params):
         keyring = os.path.abspath(keyring)
         data = _read(keyring, "container_keyring", "Give a readable GPG public keyring (gpg --export FPR > file)")
         try:
-            kind = key_kind(data)
-        except SigningError as exc:
+            kind = _signing().key_kind(data)
+        except _signing().SigningError as exc:
             raise BuildInputError("Failed to check container_keyring '%s': %s" % (
                 keyring, exc.cause.replace("Failed to use the verification key: ", "")), exc.fix)
         if kind != "gpg":

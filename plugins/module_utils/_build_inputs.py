@@ -91,6 +91,23 @@ def check_signing_inputs(params):
     return store
 
 
+def check_sigstore_inputs(params):
+    """The absolute path of ``sigstore_private_key`` (None without one); one-line errors before anything runs."""
+    key = params.get("sigstore_private_key")
+    if not key:
+        if params.get("sigstore_passphrase"):
+            raise BuildInputError("Failed to sign the image: sigstore_passphrase is set but sigstore_private_key is not",
+                                  "Give sigstore_private_key (the cosign.key file), or remove sigstore_passphrase")
+        return None
+    if not params.get("push"):
+        raise BuildInputError("Failed to sign the image: signatures are made on push and push is false",
+                              "Set push: true, or remove sigstore_private_key")
+    if not os.path.isfile(key):
+        raise BuildInputError("Failed to read sigstore_private_key '%s': it does not exist or is not a file" % key,
+                              "Give the path of the private key 'cosign generate-key-pair' wrote (cosign.key)")
+    return os.path.abspath(key)
+
+
 def galaxy_signature_args(params):
     """ansible-builder's collection signature options (``ansible-builder create``) for ee_build's
     ``galaxy_keyring``, ``galaxy_required_valid_signature_count`` and ``galaxy_ignore_signature_status_codes``,

@@ -116,10 +116,11 @@ class EEBuild(object):
         platforms = []
         if params.get("platforms"):
             platforms = _multiarch().parse_platforms(params["platforms"])
-            if params["sign_by"]:
-                raise BuildInputError("Failed to build image: sign_by cannot sign a multi-platform image (platforms) yet",
-                                      "Leave sign_by out for this task and sign the pushed list with "
-                                      "'skopeo copy --all --sign-by', or build one platform per task")
+            for name in ("sign_by", "sigstore_private_key"):
+                if params[name]:
+                    raise BuildInputError("Failed to build image: %s cannot sign a multi-platform image (platforms) "
+                                          "yet" % name, "Leave %s out for this task and sign the pushed list with "
+                                          "'skopeo copy --all', or build one platform per task" % name)
         definition, base_dir, def_name = inputs.load_definition(params)
         # ansible-builder's schema is checked only when something will be done with the definition:
         # an image labelled with this definition's digest was built from it after it passed the same
@@ -167,7 +168,7 @@ class EEBuild(object):
                     ca_files=ca_files, definition=definition, def_name=def_name, resolved=resolved, digest_extra=extra,
                     base_dir=base_dir, platforms=platforms,
                     galaxy_signatures=galaxy_signatures,
-                    signature_store=inputs.check_signing_inputs(params))
+                    signature_store=inputs.check_signing_inputs(params), sigstore_key=inputs.check_sigstore_inputs(params))
 
     def digest(self, given, base):
         """The definition digest: the inputs, and what the base image is (``refresh_base``)."""
@@ -245,8 +246,9 @@ class EEBuild(object):
                 self.check_schema(given["definition"], given["def_name"])  # before anything asks a registry
             push_refs = [str(r) for r in given["push_refs"]]
             remote = self.remote_state(push_refs) if push_refs else {}
-            signer = self.signer(given)
-            signed = signer.signed_state(push_refs, remote) if signer else None
+            signers = self.signers(given)
+            states = [signer.signed_state(push_refs, remote) for signer in signers]
+            signed = dict((r, all(state[r] for state in states)) for r in push_refs) if signers else None
             recorded = recorded_base_digest(primary_local, *[remote.get(r) for r in push_refs])
             try:
                 base = given["base"] = self.base_state(given, observed[base_ref], recorded)
@@ -271,8 +273,8 @@ class EEBuild(object):
                     self.engine.tag(primary_local["id"], tag)
                 if plan.push:
                     self.push(result, plan.push, tags[0])
-            if signer:
-                self.sign(result, signer, push_refs, plan.sign, remote, signed)
+            if signers:
+                self.sign(result, signers, push_refs, plan.sign, remote, states)
         result["duration"] = round(time.time() - started, 3)
         return plan.changed, result
 
@@ -424,22 +426,18 @@ class EEBuild(object):
                         result["digest"] = pushed_digest
 
     # -- sign ---------------------------------------------------------------------------------
-    def signer(self, given):
-        """The GpgSigner for ``sign_by``, its key and passphrase proven to work; None without sign_by."""
-        if not given["signature_store"]:
-            return None
-        params = self.params
+    def signers(self, given):
+        """The signers of the pushed tags (``sign_by``: GPG, ``sigstore_private_key``: sigstore), each with its
+        key and passphrase proven to work before anything is pushed; [] when nothing is signed."""
         from ansible_collections.eeforge.builder.plugins.module_utils._image_signer import (  # pylint: disable=import-outside-toplevel
-            GpgSigner,
+            make_signers,
         )
-        signer = GpgSigner(self.runner, params["sign_by"], given["signature_store"], params["sign_passphrase_file"],
-                           tls_verify=params["tls_verify"], timeout=params["timeout"])
-        signer.check()
-        return signer
+        return make_signers(self, given) if given["signature_store"] or given["sigstore_key"] else []
 
-    def sign(self, result, signer, push_refs, to_sign, remote, signed):
-        """Sign what the plan says (``to_sign``); see ``_image_signer.sign_pushed``."""
+    def sign(self, result, signers, push_refs, to_sign, remote, states):
+        """Sign what the plan says (``to_sign``), with each signer; see ``_image_signer.sign_pushed``."""
         from ansible_collections.eeforge.builder.plugins.module_utils._image_signer import (  # pylint: disable=import-outside-toplevel
             sign_pushed,
         )
-        sign_pushed(self, result, signer, push_refs, to_sign, remote, signed)
+        for signer, signed in zip(signers, states):
+            sign_pushed(self, result, signer, push_refs, to_sign, remote, signed)

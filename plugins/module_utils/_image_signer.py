@@ -55,6 +55,8 @@ _SIGNATURE_FILE = re.compile(r"^signature-([0-9]+)$")
 class GpgSigner(object):
     """Signatures by one GPG key in one lookaside store (see the module docstring)."""
 
+    kind = "gpg"
+
     def __init__(self, runner, key, store, passphrase_file=None, tls_verify=True, timeout=600):
         self.runner = runner
         self.key = key
@@ -189,6 +191,26 @@ class GpgSigner(object):
         return path
 
 
+def make_signers(build, given):
+    """ee_build's signers (a GpgSigner for ``sign_by``, a SigstoreSigner for ``sigstore_private_key``),
+    each proven (``check()``) before anything is pushed."""
+    params = build.params
+    signers = []
+    if given["signature_store"]:
+        signers.append(GpgSigner(build.runner, params["sign_by"], given["signature_store"],
+                                 params["sign_passphrase_file"], tls_verify=params["tls_verify"],
+                                 timeout=params["timeout"]))
+    if given["sigstore_key"]:
+        from ansible_collections.eeforge.builder.plugins.module_utils._sigstore_signer import (  # pylint: disable=import-outside-toplevel
+            SigstoreSigner,
+        )
+        signers.append(SigstoreSigner(build.module, given["sigstore_key"], params["sigstore_passphrase"],
+                                      tls_verify=params["tls_verify"], timeout=params["timeout"]))
+    for signer in signers:
+        signer.check()
+    return signers
+
+
 def sign_pushed(build, result, signer, push_refs, to_sign, remote, signed):
     """ee_build's signing step (``build`` an EEBuild): sign what the plan says (``to_sign``); list
     every pushed tag's signature in ``result`` (in check mode, those that are there already)."""
@@ -212,4 +234,4 @@ def sign_pushed(build, result, signer, push_refs, to_sign, remote, signed):
                 path = signer.sign(ref, digest, auth_path)
             new = True
         result["signatures"].append({"image": ref, "digest": digest, "signed_by": signer.fingerprint,
-                                     "path": path, "new": new})
+                                     "path": path, "new": new, "kind": signer.kind})

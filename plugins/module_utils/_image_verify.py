@@ -13,9 +13,10 @@ for a reference by digest any tag of the repository), what a ``signedBy`` policy
 The trusted keys come from ``verify_signature``: a GPG public key file (binary or armored), or a
 containers-policy.json(5) file, whose requirements for the image (the most specific ``docker`` scope,
 else ``default``) are followed: ``signedBy`` (``keyPath``, ``keyPaths``, ``keyData``),
-``insecureAcceptAnything`` (accepted, no signature needed) and ``reject``. Sigstore keys and
-``sigstoreSigned`` requirements are refused in one line: these podman/skopeo builds cannot verify them
-either (docs/trust.md).
+``insecureAcceptAnything`` (accepted, no signature needed) and ``reject``; or a sigstore public key
+(PEM), or ``sigstoreSigned`` requirements (``keyPath``, ``keyPaths``, ``keyData``; ``signedIdentity``), whose
+signatures are read from the registry's attachment ``<repository>:sha256-<hex>.sig`` and verified here
+(Debian 12's podman and skopeo are built without sigstore; see ``_sigstore_signer``).
 
 The keys are imported into a private GNUPGHOME that is removed afterwards; nothing of the user's
 keyring is read or changed.
@@ -93,9 +94,7 @@ def trusted_keys(image, source):
     except SigningError as exc:
         raise _fail(image, "'%s': %s" % (source, exc.cause), exc.fix)
     if kind == "sigstore":
-        raise _fail(image, "'%s' is a sigstore public key, and sigstore signatures cannot be verified with "
-                           "this release" % source,
-                    "Verify with a GPG public key, or on a node whose podman is built with sigstore (docs/trust.md)")
+        return "sigstore", [(data, None)], source
     return "keys", [data], source
 
 
@@ -104,7 +103,7 @@ def _policy_keys(image, source, policy):
         raise _fail(image, "'%s' is not a containers-policy.json(5) document" % source, "Give a policy file")
     scope, requirements = _scope_requirements(policy, image)
     where = "%s (scope %s)" % (source, scope)
-    keys, accept = [], False
+    keys, sigstore_keys, accept = [], [], False
     for req in requirements if isinstance(requirements, list) else []:
         kind = req.get("type") if isinstance(req, dict) else None
         if kind == "reject":
@@ -120,11 +119,22 @@ def _policy_keys(image, source, policy):
             if req.get("keyData"):
                 keys.append(base64.b64decode(req["keyData"]))
         elif kind == "sigstoreSigned":
-            raise _fail(image, "%s requires a sigstore signature, which cannot be verified with this release" % where,
-                        "Use a signedBy (GPG) requirement (docs/trust.md)")
+            if req.get("fulcio") or req.get("rekorPublicKeyPath") or req.get("rekorPublicKeyData"):
+                raise _fail(image, "%s: sigstoreSigned with Fulcio or Rekor (keyless) is not supported" % where,
+                            "Use sigstoreSigned with keyPath or keyData")
+            identity = req.get("signedIdentity")
+            paths = list(req.get("keyPaths") or []) + ([req["keyPath"]] if req.get("keyPath") else [])
+            sigstore_keys += [(_read_file(image, p, "the policy's keyPath"), identity) for p in paths]
+            if req.get("keyData"):
+                sigstore_keys.append((base64.b64decode(req["keyData"]), identity))
         else:
             raise _fail(image, "%s: requirement type '%s' is not supported" % (where, kind),
-                        "Use signedBy, insecureAcceptAnything or reject")
+                        "Use signedBy, sigstoreSigned, insecureAcceptAnything or reject")
+    if keys and sigstore_keys:
+        raise _fail(image, "%s requires both a GPG and a sigstore signature, which one verify_signature cannot check"
+                    % where, "Verify each kind with its own key file")
+    if sigstore_keys:
+        return "sigstore", sigstore_keys, where
     if keys:
         return "keys", keys, where
     if accept:
@@ -181,7 +191,28 @@ def _identity_matches(image, identity):
     return str(want) == str(got)
 
 
-def verify(runner, image, digest, source, store, timeout=60):
+def identity_rule(image, signed_identity):
+    """The check of a payload's reference that a ``signedIdentity`` asks for (default ``matchRepoDigestOrExact``)."""
+    kind = (signed_identity or {}).get("type", "matchRepoDigestOrExact")
+    if kind == "matchRepository":
+        name = split_ref(image, require_tag=False).name
+        return lambda identity: _same_repository(name, identity)
+    if kind == "exactReference":
+        return lambda identity: identity == signed_identity.get("dockerReference")
+    if kind in ("matchRepoDigestOrExact", "matchExact"):
+        return lambda identity: _identity_matches(image, identity)
+    raise _fail(image, "signedIdentity type '%s' is not supported" % kind,
+                "Use matchRepoDigestOrExact, matchRepository, matchExact or exactReference")
+
+
+def _same_repository(name, identity):
+    try:
+        return split_ref(identity, require_tag=False).name == name
+    except ImageRefError:
+        return False
+
+
+def verify(runner, image, digest, source, store, timeout=60, auth_file=None, tls_verify=True):
     """What signed ``image`` (manifest ``digest``) by the keys ``source`` names; raises SigningError in one
     line when no signature by one of them is there. Returns the ``signature`` result dict."""
     mode, keys, where = trusted_keys(image, source)
@@ -191,6 +222,8 @@ def verify(runner, image, digest, source, store, timeout=60):
         raise _fail(image, "%s rejects it" % where, "Change the policy, or do not run this image")
     if mode == "accept":
         return result  # the policy asks for no signature: none is read
+    if mode == "sigstore":
+        return _verify_sigstore(runner, image, digest, keys, where, result, auth_file, tls_verify, timeout)
     signatures = read_signatures(image, digest, store, timeout=timeout)
     gpg = runner.get_bin("gpg")
     if signatures and not gpg:
@@ -216,6 +249,42 @@ def verify(runner, image, digest, source, store, timeout=60):
         raise _fail(image, "none of its %d signature(s) is a valid one by a key of %s (%s)"
                     % (len(signatures), where, "; ".join(
                         (["signed by %s" % ", ".join(others)] if others else []) + reasons)),
+                    "Sign it with a trusted key, or trust the key that signed it")
+    return result
+
+
+def _verify_sigstore(runner, image, digest, keys, where, result, auth_file, tls_verify, timeout):
+    """``verify`` for sigstore keys (``[(PEM public key, signedIdentity)]``): the registry's attachment."""
+    # pylint: disable=too-many-arguments,import-outside-toplevel
+    from ansible_collections.eeforge.builder.plugins.module_utils import _sigstore as sigstore
+    from ansible_collections.eeforge.builder.plugins.module_utils import _sigstore_signer as attachments
+    manifest, blobs = attachments.read_attachment(runner, image, digest, auth_file, tls_verify, timeout)
+    signatures = attachments.signatures_of(manifest, blobs)
+    if not signatures:
+        raise _fail(image, "it has no sigstore signature for %s in %s" % (digest, attachments.attachment_ref(image, digest)),
+                    "Sign it (ee_build sigstore_private_key), or verify the tag that was signed")
+    location = attachments.attachment_ref(image, digest)
+    for number, (payload, signature) in enumerate(signatures):
+        entry = {"location": "%s#%d" % (location, number + 1), "signed_by": None, "valid": False, "identity": None,
+                 "reason": "by a key that is not trusted"}
+        for key, signed_identity in keys:
+            try:
+                good = sigstore.verify_sigstore_signature(key, payload, signature)
+            except SigningError as exc:
+                raise _fail(image, "%s: %s" % (where, exc.cause), exc.fix)
+            if not good:
+                continue
+            claims, reason = attachments.check_payload(payload, digest, identity_rule(image, signed_identity))
+            entry.update(signed_by=sigstore.public_key_id(key), identity=(claims or {}).get("docker_reference"),
+                         reason=reason, valid=reason is None)
+            if entry["valid"]:
+                break
+        result["signatures"].append(entry)
+    result["signed_by"] = sorted(set(s["signed_by"] for s in result["signatures"] if s["valid"]))
+    if not result["signed_by"]:
+        reasons = sorted(set(s["reason"] for s in result["signatures"] if s["reason"]))
+        raise _fail(image, "none of its %d sigstore signature(s) is a valid one by a key of %s (%s)"
+                    % (len(signatures), where, "; ".join(reasons)),
                     "Sign it with a trusted key, or trust the key that signed it")
     return result
 

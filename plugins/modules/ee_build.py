@@ -200,6 +200,23 @@ options:
       - It is created when missing. Defaults to C(/var/lib/containers/sigstore), the default staging directory of
         containers/image.
     type: path
+  sigstore_private_key:
+    description:
+      - Sign every pushed tag with this sigstore key too: cosign's encrypted private key file (C(cosign generate-key-pair),
+        C(ENCRYPTED COSIGN PRIVATE KEY); ECDSA P-256, RSA or Ed25519). The signature is stored in the registry as an OCI
+        attachment (C(<repository>:sha256-<digest>.sig)), where podman and CRI-O (C(use-sigstore-attachments)),
+        cosign, policy-controller and Kyverno find it.
+      - The signature names the tag and the manifest digest the registry serves. It is made by the module itself (the
+        key is decrypted in memory with the Python libraries C(cryptography) and C(PyNaCl), which must be installed where
+        the task runs): Debian 12's podman and skopeo cannot make sigstore signatures. C(skopeo) moves the attachment.
+      - Idempotent per tag, as O(sign_by). Signatures already in the attachment, by other keys too, are kept.
+      - The key and O(sigstore_passphrase) are proven by decrypting the key before anything is built or pushed.
+      - Needs O(push). Can be combined with O(sign_by). See C(docs/trust.md) for the node and admission policies.
+    type: path
+  sigstore_passphrase:
+    description:
+      - Passphrase of O(sigstore_private_key). It reaches no command line, file, log or result.
+    type: str
   ca_certificates:
     description:
       - PEM files with CA certificates to trust inside the build (corporate TLS proxies, private registries and mirrors).
@@ -332,6 +349,15 @@ EXAMPLES = r"""
     sign_passphrase_file: /run/secrets/release-key-passphrase
     signature_store: /srv/sigstore
 
+- name: Build, push and sign with a cosign key, for a Kubernetes admission controller
+  eeforge.builder.ee_build:
+    definition_file: "{{ playbook_dir }}/ee-aws/execution-environment.yml"
+    tags:
+      - registry.example.com/ee/ee-aws:1.4
+    push: true
+    sigstore_private_key: /run/secrets/cosign.key
+    sigstore_passphrase: "{{ vault_cosign_passphrase }}"
+
 - name: Build only on a base image signed by the platform team's key
   eeforge.builder.ee_build:
     definition_file: "{{ playbook_dir }}/ee-aws/execution-environment.yml"
@@ -407,7 +433,8 @@ pushed:
   elements: str
 signatures:
   description:
-    - With O(sign_by), one entry per pushed tag, for the image the registry serves under it after the run.
+    - With O(sign_by) and O(sigstore_private_key), one entry per pushed tag and key, for the image the registry
+      serves under the tag after the run (the GPG entries first).
     - In check mode, only the signatures that are there already; the actions say C(sign <tag>) for the others.
   returned: success
   type: list
@@ -420,14 +447,17 @@ signatures:
       description: The manifest digest the signature names.
       type: str
     signed_by:
-      description: Fingerprint of the O(sign_by) key.
+      description: Fingerprint of the O(sign_by) key, or C(sha256:) of the O(sigstore_private_key) public key (DER).
       type: str
     path:
-      description: The signature file in O(signature_store).
+      description: The signature file in O(signature_store), or the attachment (C(<repository>:sha256-<hex>.sig)).
       type: str
     new:
       description: Whether this run wrote it.
       type: bool
+    kind:
+      description: V(gpg) (simple signing) or V(sigstore).
+      type: str
 definition_digest:
   description: Digest of everything that defines the image; also the image label C(io.eeforge.definition-digest).
   returned: success
@@ -637,6 +667,8 @@ def argument_spec():
         sign_by=dict(type="str"),
         sign_passphrase_file=dict(type="path"),
         signature_store=dict(type="path"),
+        sigstore_private_key=dict(type="path"),
+        sigstore_passphrase=dict(type="str", no_log=True),
         ca_certificates=dict(type="list", elements="path", default=[]),
         galaxy_server_url=dict(type="str"),
         galaxy_token=dict(type="str", no_log=True),

@@ -137,9 +137,12 @@ options:
       - The signature must name the manifest digest the registry serves for the image and the image itself (the
         exact tag; for a reference by digest, the repository), like a C(signedBy) policy's default
         C(matchRepoDigestOrExact).
-      - Sigstore public keys and C(sigstoreSigned) requirements are refused in one line (podman 4.3 and skopeo 1.9 as
-        Debian builds them cannot verify them either).
-      - The keys are imported into a private GNUPGHOME that is removed afterwards. Needs C(gpg).
+      - 'Or a sigstore public key (PEM, the C(.pub) file of C(cosign generate-key-pair)), or C(sigstoreSigned)
+        requirements in the policy (C(keyPath), C(keyPaths), C(keyData), C(signedIdentity)): the signatures are read
+        from the registry, the attachment C(<repository>:sha256-<digest>.sig) that C(use-sigstore-attachments) and
+        cosign use, and verified by the module (Python C(cryptography)); needs C(skopeo) and the registry options.
+        Keyless (Fulcio, Rekor) requirements are refused in one line.'
+      - The GPG keys are imported into a private GNUPGHOME that is removed afterwards. Needs C(gpg).
     type: path
   signature_store:
     description:
@@ -551,15 +554,20 @@ def verify_image_signature(module, inspector, result):
     params = module.params
     image = params["image"]
     try:
-        digest = split_ref(image).digest or result.get("digest") or inspector.registry_digest(
+        # Signatures name the manifest the registry serves under the tag: a local image may carry several
+        # digests of its repository (every push of it records one), so the registry is asked first.
+        digest = split_ref(image).digest or inspector.registry_digest(
             image, username=params["registry_username"], password=params["registry_password"],
-            auth_file=params["auth_file"], tls_verify=params["tls_verify"])
+            auth_file=params["auth_file"], tls_verify=params["tls_verify"]) or result.get("digest")
         if not digest:
             module.fail_json(msg="Failed to verify the signature of '%s': its registry has no manifest for it, and "
                                  "signatures name a registry's manifest digest. Push it, or verify the pushed tag."
                              % image, **result)
-        result["signature"] = verify(module.runner, image, digest, params["verify_signature"],
-                                     params["signature_store"] or DEFAULT_SIGNATURE_STORE, timeout=params["timeout"])
+        with registry_auth(module, split_ref(image).registry, params["registry_username"],
+                           params["registry_password"], params["auth_file"]) as auth_path:
+            result["signature"] = verify(module.runner, image, digest, params["verify_signature"],
+                                         params["signature_store"] or DEFAULT_SIGNATURE_STORE, timeout=params["timeout"],
+                                         auth_file=auth_path, tls_verify=params["tls_verify"])
     except (BuildFamilyError, CommandError, EnvironmentError, ValueError) as exc:
         module.fail_from(exc, **result)
 

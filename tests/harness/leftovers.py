@@ -24,11 +24,13 @@ LOCK_DIR_PATTERN = "eeforge-locks-*"
 
 # Images the suite keeps between runs on purpose (caches): the debootstrap base image(s)
 # (tests/harness/base_image.py), the builder EE (tests/integration/builder_fixtures.py) and the
-# harness ee-minimal image (tests/integration/test_ee_utilities_material.py).
+# harness ee-minimal image (tests/integration/test_ee_utilities_material.py), the sigstore verifier
+# (tests/harness/sigstore_verifier.py).
 KEPT_IMAGES = (
     re.compile(r"^localhost/eeforge-test-base(-[a-z0-9]+)?:"),
     re.compile(r"^localhost/eeforge-builder-ee:test$"),
     re.compile(r"^localhost/eeforge-test-ee-minimal:"),
+    re.compile(r"^localhost/eeforge-test-sigstore-verifier:"),
 )
 # Test images: local eeforge-* tags, and anything tagged for a harness registry (loopback, any
 # port, or 10.0.2.2 as containers in slirp4netns reach them).

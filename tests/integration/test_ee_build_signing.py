@@ -80,7 +80,7 @@ def test_signed_push_is_verified_by_a_signed_by_pull_and_signing_is_idempotent(
         digest = registry.manifest_digest("eeforge-t14-sign-%s/ee" % run, "1")
         assert first["actions"] == ["build", "push %s" % ref, "sign %s" % ref]
         [sig] = first["signatures"]
-        assert sig == {"image": ref, "digest": digest, "signed_by": key, "new": True,
+        assert sig == {"image": ref, "digest": digest, "signed_by": key, "new": True, "kind": "gpg",
                        "path": os.path.join(store, sg.lookaside_path(ref, digest))}
         assert _signature_files(store) == [sig["path"]]
         # Neither the passphrase nor the key material is in the result, the -vvv output or the build log.

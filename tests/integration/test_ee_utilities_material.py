@@ -491,6 +491,27 @@ def test_galaxy_signature_variables_reach_ee_build(scratch, tmp_path):
                                     "is set but galaxy_keyring is not."), failed["msg"]
 
 
+def test_sigstore_key_reaches_ee_build_and_its_passphrase_stays_hidden(scratch, tmp_path):
+    """``ee_builder_sigstore_private_key`` / ``_passphrase`` become ee_build's sigstore options; the check-mode plan
+    already decrypts the key, so a wrong passphrase stops there, in one line, and neither passphrase is shown."""
+    from tests.harness.signing import make_cosign_key_pair  # pylint: disable=import-outside-toplevel
+    key, _pub = make_cosign_key_pair(str(tmp_path), "role-pp-4b1d", name="role")
+    doc, rc, output = role_check(scratch, [{"name": "x"}], ee_builder_sigstore_private_key=key,
+                                 ee_builder_sigstore_passphrase="role-pp-4b1d")
+    assert rc == 0, output[-4000:]
+    # The gate's check-mode run with push signs (the build before the verification does not push).
+    [args] = [task["invocation"]["module_args"] for task in ee_build_results(doc, "Check whether the registry copy")]
+    assert args["sigstore_private_key"] == key and args["sigstore_passphrase"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    assert "role-pp-4b1d" not in output
+    doc, rc, output = role_check(scratch, [{"name": "x"}], ee_builder_sigstore_private_key=key,
+                                 ee_builder_sigstore_passphrase="wrong-pp-9e2a")
+    assert rc != 0 and "wrong-pp-9e2a" not in output
+    [failed] = [task["hosts"]["localhost"] for play in doc["plays"] for task in play["tasks"]
+                if task["hosts"]["localhost"].get("failed")]
+    assert failed["msg"].startswith("Failed to decrypt the sigstore private key: the passphrase does not open it"), \
+        failed["msg"]
+
+
 def test_ee_sign_by_is_sign_by(scratch, tmp_path):
     """infra.ee_utilities' ``ee_sign_by`` (``podman push --sign-by`` there) reaches ee_build's ``sign_by`` as written:
     already the check-mode plan proves the key, so a key the keyring lacks stops there, in one line. An item's own

@@ -38,11 +38,20 @@ def test_a_gpg_key_file_is_trusted_as_is(tmp_path):
     assert trusted_keys(IMAGE, key) == ("keys", [GPG_KEY], key)
 
 
-def test_a_sigstore_key_is_refused_in_one_line(tmp_path):
-    key = write(tmp_path, "cosign.pub", b"-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n")
-    with pytest.raises(SigningError, match="is a sigstore public key") as err:
-        trusted_keys(IMAGE, key)
-    assert "\n" not in str(err.value)
+def test_a_sigstore_key_is_trusted_for_sigstore_signatures(tmp_path):
+    pem = b"-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
+    key = write(tmp_path, "cosign.pub", pem)
+    assert trusted_keys(IMAGE, key) == ("sigstore", [(pem, None)], key)
+
+
+def test_sigstore_signed_policy_requirements_keep_their_signed_identity(tmp_path):
+    pem = b"-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
+    key = write(tmp_path, "cosign.pub", pem)
+    identity = {"type": "matchRepository"}
+    policy = {"default": [{"type": "sigstoreSigned", "keyPath": key, "signedIdentity": identity},
+                          {"type": "sigstoreSigned", "keyData": base64.b64encode(b"second").decode()}]}
+    path = write(tmp_path, "p.json", policy)
+    assert trusted_keys(IMAGE, path) == ("sigstore", [(pem, identity), (b"second", None)], "%s (scope default)" % path)
 
 
 def test_the_most_specific_policy_scope_wins(tmp_path):
@@ -66,7 +75,8 @@ def test_policy_key_data_and_key_paths(tmp_path):
 
 
 @pytest.mark.parametrize("requirement, says", [
-    ({"type": "sigstoreSigned", "keyPath": "/k.pub"}, "requires a sigstore signature"),
+    ({"type": "sigstoreSigned", "keyPath": "/k.pub", "fulcio": {"caPath": "/ca"}}, "Fulcio or Rekor"),
+    ({"type": "sigstoreSigned", "keyPath": "/no/such.pub"}, "cannot read the policy's keyPath '/no/such.pub'"),
     ({"type": "signedBy", "keyType": "X509Certificates", "keyPath": "/k"}, "keyType 'X509Certificates'"),
     ({"type": "somethingNew"}, "requirement type 'somethingNew' is not supported"),
 ])
