@@ -48,6 +48,7 @@ def _signing():
     )
     return signing
 
+
 SYSTEM = "system"
 IGNORE_ALL = "ignore_all"
 SIGNATURE_REQUIRED = "signature_required"

@@ -202,13 +202,13 @@ options:
     type: path
   sigstore_private_key:
     description:
-      - Sign every pushed tag with this sigstore key too: cosign's encrypted private key file (C(cosign generate-key-pair),
+      - Sign every pushed tag with this sigstore key too, cosign's encrypted private key file (C(cosign generate-key-pair),
         C(ENCRYPTED COSIGN PRIVATE KEY); ECDSA P-256, RSA or Ed25519). The signature is stored in the registry as an OCI
         attachment (C(<repository>:sha256-<digest>.sig)), where podman and CRI-O (C(use-sigstore-attachments)),
         cosign, policy-controller and Kyverno find it.
       - The signature names the tag and the manifest digest the registry serves. It is made by the module itself (the
         key is decrypted in memory with the Python libraries C(cryptography) and C(PyNaCl), which must be installed where
-        the task runs): Debian 12's podman and skopeo cannot make sigstore signatures. C(skopeo) moves the attachment.
+        the task runs), since Debian 12's podman and skopeo cannot make sigstore signatures. C(skopeo) moves the attachment.
       - Idempotent per tag, as O(sign_by). Signatures already in the attachment, by other keys too, are kept.
       - The key and O(sigstore_passphrase) are proven by decrypting the key before anything is built or pushed.
       - Needs O(push). Can be combined with O(sign_by). See C(docs/trust.md) for the node and admission policies.

@@ -28,7 +28,6 @@ from ansible_collections.eeforge.builder.plugins.module_utils._sigstore_signer i
 )
 
 
-
 def _harness_signing():
     """tests/harness/signing.py, loaded from its file (as test_signing.py does)."""
     import importlib.util  # pylint: disable=import-outside-toplevel
@@ -37,6 +36,7 @@ def _harness_signing():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
 
 IMAGE = "registry.example.com/ee/aws:1.2"
 DIGEST = "sha256:" + "d" * 64
