@@ -26,7 +26,6 @@ from contextlib import contextmanager
 # up as a possible module (a few file reads each), which a no-op run pays on the controller.
 from ansible_collections.eeforge.builder.plugins.module_utils import _build_inputs as inputs
 from ansible_collections.eeforge.builder.plugins.module_utils import _definition as defn
-from ansible_collections.eeforge.builder.plugins.module_utils._base_policy import check_base_policy, ensure_base
 from ansible_collections.eeforge.builder.plugins.module_utils._build_base import recorded_base_digest, resolve_base
 from ansible_collections.eeforge.builder.plugins.module_utils._build_plan import UNKNOWN, plan_build
 from ansible_collections.eeforge.builder.plugins.module_utils._engine import BuildOptions
@@ -51,18 +50,20 @@ from ansible_collections.eeforge.builder.plugins.module_utils._runner import (
 
 def _context():
     """``_build_context``, loaded on first use: a run with nothing to build (a no-op) never needs it."""
-    from ansible_collections.eeforge.builder.plugins.module_utils import (  # pylint: disable=import-outside-toplevel
-        _build_context,
-    )
-    return _build_context
+    from ansible_collections.eeforge.builder.plugins.module_utils import _build_context as module  # pylint: disable=import-outside-toplevel
+    return module
+
+
+def _base_policy():
+    """``_base_policy``, loaded when a base is pulled or ``container_policy`` is set (a no-op never needs it)."""
+    from ansible_collections.eeforge.builder.plugins.module_utils import _base_policy as module  # pylint: disable=import-outside-toplevel
+    return module
 
 
 def _multiarch():
     """``_multiarch``, loaded only by a run with ``platforms``."""
-    from ansible_collections.eeforge.builder.plugins.module_utils import (  # pylint: disable=import-outside-toplevel
-        _multiarch,
-    )
-    return _multiarch
+    from ansible_collections.eeforge.builder.plugins.module_utils import _multiarch as module  # pylint: disable=import-outside-toplevel
+    return module
 
 
 @contextmanager
@@ -117,7 +118,7 @@ class EEBuild(object):
         if params.get("platforms"):
             platforms = _multiarch().parse_platforms(params["platforms"])
             for name in ("sign_by", "sigstore_private_key"):
-                if params[name]:
+                if params.get(name):
                     raise BuildInputError("Failed to build image: %s cannot sign a multi-platform image (platforms) "
                                           "yet" % name, "Leave %s out for this task and sign the pushed list with "
                                           "'skopeo copy --all', or build one platform per task" % name)
@@ -153,10 +154,11 @@ class EEBuild(object):
         if galaxy_signatures:
             # What the collections are checked against is part of what the image is.
             extra["galaxy_signatures"] = galaxy_signatures[2:] + [defn.sha256_file(params["galaxy_keyring"])]
-        self.base_policy = check_base_policy(params)
-        self.base_policy.check_base(resolved.base_image)
-        if self.base_policy.fingerprint:  # an image whose base was verified differs from one whose base was not
-            extra["container_policy"] = self.base_policy.fingerprint
+        if (params.get("container_policy") or "system") != "system" or params.get("container_keyring"):
+            self.base_policy = _base_policy().check_base_policy(params)
+            self.base_policy.check_base(resolved.base_image)
+            if self.base_policy.fingerprint:  # an image whose base was verified differs from one whose base was not
+                extra["container_policy"] = self.base_policy.fingerprint
         push_refs = [r for r in refs if r.registry != "localhost"] if params["push"] else []
         if params["push"] and not push_refs:
             raise BuildInputError("Failed to push image '%s': every tag is local ('localhost/...')" % refs[0],
@@ -281,8 +283,9 @@ class EEBuild(object):
     # -- build --------------------------------------------------------------------------------
     def _ensure_base(self, base, base_auth):
         """Make sure ``base.build_ref`` is local (``_base_policy.ensure_base``). Returns True if local."""
-        local, verified = ensure_base(self.engine, self.base_policy, base, base_auth, self.params["tls_verify"],
-                                      self.module.check_mode, self.warnings)
+        policy = self.base_policy or _base_policy().BasePolicy(_base_policy().SYSTEM)
+        local, verified = _base_policy().ensure_base(self.engine, policy, base, base_auth, self.params["tls_verify"],
+                                                     self.module.check_mode, self.warnings)
         self.verified_bases += verified
         return local
 
@@ -429,10 +432,12 @@ class EEBuild(object):
     def signers(self, given):
         """The signers of the pushed tags (``sign_by``: GPG, ``sigstore_private_key``: sigstore), each with its
         key and passphrase proven to work before anything is pushed; [] when nothing is signed."""
+        if not (given["signature_store"] or given["sigstore_key"]):
+            return []
         from ansible_collections.eeforge.builder.plugins.module_utils._image_signer import (  # pylint: disable=import-outside-toplevel
             make_signers,
         )
-        return make_signers(self, given) if given["signature_store"] or given["sigstore_key"] else []
+        return make_signers(self, given)
 
     def sign(self, result, signers, push_refs, to_sign, remote, states):
         """Sign what the plan says (``to_sign``), with each signer; see ``_image_signer.sign_pushed``."""

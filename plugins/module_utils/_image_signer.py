@@ -52,18 +52,41 @@ from ansible_collections.eeforge.builder.plugins.module_utils._signing import (
 _SIGNATURE_FILE = re.compile(r"^signature-([0-9]+)$")
 
 
-class GpgSigner(object):
+class PushedImageSigner(object):
+    """What the signers of pushed tags share; each has ``kind``, ``fingerprint``, ``check()``, ``find(ref, digest)``
+    (where its good signature of ``ref`` at ``digest`` is, or None) and ``sign(ref, digest, auth_file)``."""
+
+    kind = None
+
+    def __init__(self, runner, tls_verify=True, timeout=600):
+        self.runner = runner
+        self.tls_verify = tls_verify
+        self.timeout = timeout
+
+    def find(self, ref, digest):
+        raise NotImplementedError
+
+    def signed_state(self, refs, remote):
+        """``{ref: where its signature by this key is, or None}`` for the pushed ``refs`` as the registry
+        has them now (``remote``: ``inspect_remote`` facts; a tag not there has no signature)."""
+        state = {}
+        for ref in refs:
+            facts = remote.get(ref)
+            digest = facts.get("digest") if isinstance(facts, dict) else None
+            state[ref] = self.find(ref, digest) if digest else None
+        return state
+
+
+class GpgSigner(PushedImageSigner):
     """Signatures by one GPG key in one lookaside store (see the module docstring)."""
 
     kind = "gpg"
 
     def __init__(self, runner, key, store, passphrase_file=None, tls_verify=True, timeout=600):
-        self.runner = runner
+        super(GpgSigner, self).__init__(runner, tls_verify=tls_verify, timeout=timeout)
         self.key = key
         self.store = store
         self.passphrase_file = passphrase_file
-        self.tls_verify = tls_verify
-        self.timeout = timeout
         self._fingerprint = None
 
     # -- the key ------------------------------------------------------------------------------
@@ -106,16 +129,6 @@ class GpgSigner(object):
         if rc != 0:
             raise gpg_sign_check_error(self.key, to_text(err))
         return self.fingerprint
-
-    def signed_state(self, refs, remote):
-        """``{ref: path of its signature by this key, or None}`` for the pushed ``refs`` as the registry
-        has them now (``remote``: ``inspect_remote`` facts; a tag not there has no signature)."""
-        state = {}
-        for ref in refs:
-            facts = remote.get(ref)
-            digest = facts.get("digest") if isinstance(facts, dict) else None
-            state[ref] = self.find(ref, digest) if digest else None
-        return state
 
     # -- the store ----------------------------------------------------------------------------
     def signature_files(self, ref, digest):

@@ -27,6 +27,7 @@ from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible_collections.eeforge.builder.plugins.module_utils import _sigstore as sigstore
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import classify
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import split_ref
+from ansible_collections.eeforge.builder.plugins.module_utils._image_signer import PushedImageSigner
 from ansible_collections.eeforge.builder.plugins.module_utils._registry import registry_auth, tls_flags
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, private_tempdir
 from ansible_collections.eeforge.builder.plugins.module_utils._signing import SigningError, parse_signing_payload
@@ -109,18 +110,16 @@ def check_payload(payload, digest, accept_identity):
     return claims, None
 
 
-class SigstoreSigner(object):
+class SigstoreSigner(PushedImageSigner):
     """Signatures by one cosign-format key (``sigstore_private_key``) in the registry's attachments."""
 
     kind = "sigstore"
 
     def __init__(self, module, key_path, passphrase, tls_verify=True, timeout=600):
+        super(SigstoreSigner, self).__init__(module.runner, tls_verify=tls_verify, timeout=timeout)
         self.module = module
-        self.runner = module.runner
         self.key_path = key_path
         self._passphrase = passphrase
-        self.tls_verify = tls_verify
-        self.timeout = timeout
         self._key = None
         self._public = None
         self.fingerprint = None
@@ -147,15 +146,6 @@ class SigstoreSigner(object):
         params = self.module.params
         return registry_auth(self.module, split_ref(ref).registry, params["registry_username"],
                              params["registry_password"], params["auth_file"])
-
-    def signed_state(self, refs, remote):
-        """``{ref: its attachment reference when it has a signature by this key, else None}``."""
-        state = {}
-        for ref in refs:
-            facts = remote.get(ref)
-            digest = facts.get("digest") if isinstance(facts, dict) else None
-            state[ref] = self.find(ref, digest) if digest else None
-        return state
 
     def _good(self, ref, digest, manifest, blobs):
         for payload, signature in signatures_of(manifest, blobs):
