@@ -665,7 +665,7 @@ def argument_spec():
         push=dict(type="bool", default=False),
         push_retries=dict(type="int", default=2),
         sign_by=dict(type="str"),
-        sign_passphrase_file=dict(type="path"),
+        sign_passphrase_file=dict(type="path", no_log=False),
         signature_store=dict(type="path"),
         sigstore_private_key=dict(type="path"),
         sigstore_passphrase=dict(type="str", no_log=True),
