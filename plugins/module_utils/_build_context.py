@@ -29,7 +29,7 @@ import re
 import time
 
 from ansible_collections.eeforge.builder.plugins.module_utils._definition import dump_definition
-from ansible_collections.eeforge.builder.plugins.module_utils._engine import CONTAINERFILE
+from ansible_collections.eeforge.builder.plugins.module_utils._engine_build import CONTAINERFILE
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildError, left_behind_hint, path_error
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 

@@ -7,18 +7,17 @@
 - state: ``Engine.inspect`` of each tag, ``inspect_remote`` of each pushed tag (in check mode a
   registry that cannot be read is ``UNKNOWN``, with a warning);
 - decision: ``_build_plan.plan_build`` (pure);
-- execution (this file): render the context (``_build_context``), build, tag, push, prune,
-  under the per-tag lock (``_lock.tag_lock``, given by the module), with every temp dir, auth file and log
-  handle in try/finally so an interrupted run leaves nothing behind.
+- execution: ``_build_execute.BuildExecution`` (render the context, build, push, prune) and the signers,
+  under the per-tag lock (``_lock.tag_lock``, given by the module).
+
+A no-op loads neither the execution half, nor the registry code (unless a tag is pushed or the base is
+looked up in its registry), nor the signers, the base policy or the multi-platform code.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 
@@ -28,30 +27,26 @@ from ansible_collections.eeforge.builder.plugins.module_utils import _build_inpu
 from ansible_collections.eeforge.builder.plugins.module_utils import _definition as defn
 from ansible_collections.eeforge.builder.plugins.module_utils._build_base import recorded_base_digest, resolve_base
 from ansible_collections.eeforge.builder.plugins.module_utils._build_plan import UNKNOWN, plan_build
-from ansible_collections.eeforge.builder.plugins.module_utils._engine import BuildOptions
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import (
     BuildError,
     BuildInputError,
     RegistryError,
-    path_error,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import ImageRefError, split_ref
-from ansible_collections.eeforge.builder.plugins.module_utils._registry import (
-    inspect_remote,
-    registry_auth,
-    resolve_digest,
-)
-from ansible_collections.eeforge.builder.plugins.module_utils._runner import (
-    CommandError,
-    private_tempdir,
-    write_private_file,
-)
 
 
-def _context():
-    """``_build_context``, loaded on first use: a run with nothing to build (a no-op) never needs it."""
-    from ansible_collections.eeforge.builder.plugins.module_utils import _build_context as module  # pylint: disable=import-outside-toplevel
+def _registry():
+    """``_registry``, loaded when a registry is asked (a pushed tag, a base looked up there)."""
+    from ansible_collections.eeforge.builder.plugins.module_utils import _registry as module  # pylint: disable=import-outside-toplevel
     return module
+
+
+def _execution(ee):
+    """The execution half (``_build_execute``), loaded when the plan has work."""
+    from ansible_collections.eeforge.builder.plugins.module_utils._build_execute import (  # pylint: disable=import-outside-toplevel
+        BuildExecution,
+    )
+    return BuildExecution(ee)
 
 
 def _base_policy():
@@ -76,7 +71,7 @@ class EEBuild(object):
     or a function returning it (called only when the definition has to be validated against it).
     ``run()`` returns ``(changed, result)`` or raises one of the collection's exceptions."""
 
-    def __init__(self, module, builder_version, builder_schema, builder_bin, engine=None, lock=None):
+    def __init__(self, module, builder_version, builder_schema, builder_bin, engine=None, lock=None, execution=None):
         self.module = module
         self.params = module.params
         self.runner = module.runner
@@ -85,6 +80,7 @@ class EEBuild(object):
         self.schema_checked = False
         self.builder_bin = builder_bin
         self._engine = engine
+        self._execution = execution
         self.lock = lock or _no_lock
         self.warnings = []
         self.pushed_digests = {}
@@ -95,6 +91,13 @@ class EEBuild(object):
         if self._engine is None:
             self._engine = self.module.engine()
         return self._engine
+
+    @property
+    def execution(self):
+        """The ``_build_execute.BuildExecution`` of this run (loaded on first use)."""
+        if self._execution is None:
+            self._execution = _execution(self)
+        return self._execution
 
     def check_schema(self, definition, def_name):
         """Validate ``definition`` against ansible-builder's schema (and our rules), once."""
@@ -183,7 +186,7 @@ class EEBuild(object):
         state = {}
         for ref in refs:
             try:
-                state[str(ref)] = inspect_remote(
+                state[str(ref)] = _registry().inspect_remote(
                     self.module, str(ref), username=self.params["registry_username"],
                     password=self.params["registry_password"], auth_file=self.params["auth_file"],
                     tls_verify=self.params["tls_verify"], runner=self.runner, timeout=120)
@@ -199,9 +202,9 @@ class EEBuild(object):
         params = self.params
 
         def lookup(ref):
-            return resolve_digest(self.module, ref, username=params["base_registry_username"],
-                                  password=params["base_registry_password"], tls_verify=params["tls_verify"],
-                                  runner=self.runner, timeout=120)
+            return _registry().resolve_digest(self.module, ref, username=params["base_registry_username"],
+                                              password=params["base_registry_password"],
+                                              tls_verify=params["tls_verify"], runner=self.runner, timeout=120)
 
         def exists(image_id):
             return self.engine.exists(image_id)
@@ -210,9 +213,9 @@ class EEBuild(object):
         base, warnings = resolve_base(base_ref, local_base, recorded, params["refresh_base"],
                                       lookup, check_mode=self.module.check_mode, exists=exists)
         if base.source == "unqualified" and not self.module.check_mode:
-            with registry_auth(self.module, split_ref(base_ref).registry, params["base_registry_username"],
-                               params["base_registry_password"], None) as base_auth:
-                self._ensure_base(base, base_auth)
+            with _registry().registry_auth(self.module, split_ref(base_ref).registry, params["base_registry_username"],
+                                           params["base_registry_password"], None) as base_auth:
+                self.execution.ensure_base(base, base_auth)
             base, warnings = resolve_base(base_ref, self.engine.inspect(base_ref), recorded, params["refresh_base"],
                                           lookup, check_mode=False, exists=exists)
         self.warnings += warnings
@@ -269,164 +272,16 @@ class EEBuild(object):
                           digest=plan.digest)
             keep = bool(self.params["context_dir"] or self.params["keep_context"])
             if plan.build or (self.module.check_mode and keep):
-                self.build(result, given, refs, (primary_local or {}).get("id"))
+                self.execution.build(result, given, refs, (primary_local or {}).get("id"))
             if not self.module.check_mode:
                 for tag in plan.retag:
                     self.engine.tag(primary_local["id"], tag)
                 if plan.push:
-                    self.push(result, plan.push, tags[0])
+                    self.execution.push(result, plan.push, tags[0])
             if signers:
                 self.sign(result, signers, push_refs, plan.sign, remote, states)
         result["duration"] = round(time.time() - started, 3)
         return plan.changed, result
-
-    # -- build --------------------------------------------------------------------------------
-    def _ensure_base(self, base, base_auth):
-        """Make sure ``base.build_ref`` is local (``_base_policy.ensure_base``). Returns True if local."""
-        policy = self.base_policy or _base_policy().BasePolicy(_base_policy().SYSTEM)
-        local, verified = _base_policy().ensure_base(self.engine, policy, base, base_auth, self.params["tls_verify"],
-                                                     self.module.check_mode, self.warnings)
-        self.verified_bases += verified
-        return local
-
-    def _context_dir(self, staging):
-        if self.params["context_dir"]:
-            return _context().prepare_context_dir(os.path.abspath(self.params["context_dir"]))
-        if self.params["keep_context"]:
-            try:
-                return tempfile.mkdtemp(prefix="ee-build-context-")
-            except (IOError, OSError) as exc:
-                raise path_error("create a build context in", tempfile.gettempdir(), exc, option="keep_context")
-        return os.path.join(staging, "context")
-
-    def build(self, result, given, refs, old_id, images=None):
-        """Render the context and build. ``images`` (multi-platform runs) is called instead of one
-        ``_build_image`` as ``images(context_dir, staging, secret_text, base_auth, log_path)``."""
-        params = self.params
-        check_mode = self.module.check_mode
-        resolved = given["resolved"]
-        base = given["base"]
-        base_ref = base.build_ref
-        with private_tempdir(prefix="ee-build-") as staging:
-            with registry_auth(self.module, split_ref(base.ref).registry, params["base_registry_username"],
-                               params["base_registry_password"], None) as base_auth:
-                probe = None
-                if self._ensure_base(base, base_auth):
-                    python_path = (((resolved.derived.get("dependencies") or {}).get("python_interpreter") or {})
-                                   .get("python_path") or "/usr/bin/python3")
-                    try:
-                        probe = _context().probe_base_image(self.engine, base_ref, python_path)
-                    except CommandError as exc:
-                        raise BuildError("Failed to inspect base image '%s': %s" % (base.ref, exc.summary()),
-                                         "Check that it is a Linux image with /bin/sh", exc.tail())
-                derived = resolved.derived
-                helpers, result["adaptations"] = _context().plan_adaptations(derived, probe, given["ca_files"])
-                secret_text = _context().secret_env_text(params["galaxy_server_url"], params["galaxy_token"],
-                                                         params["pip_index_url"], params["pip_extra_index_url"],
-                                                         ca=bool(given["ca_files"]))
-                context_dir = self._context_dir(staging)
-                keep = bool(params["context_dir"] or params["keep_context"])
-                log_path = None if check_mode else _context().new_log_path(params["build_log_dir"], refs[0])
-                log_handle = open(log_path, "a") if log_path else None  # pylint: disable=consider-using-with
-                try:
-                    result["builder_invoked"] = True
-                    result["containerfile"] = _context().render_context(
-                        self.runner, self.builder_bin, derived, os.path.join(staging, "defn"), context_dir,
-                        helpers=helpers, ca_files=given["ca_files"], use_secret=bool(secret_text),
-                        log_handle=log_handle, timeout=params["timeout"], builder_args=given["galaxy_signatures"])
-                finally:
-                    if log_handle:
-                        log_handle.close()
-                if keep:
-                    result["context_dir"] = context_dir
-                    self._write_kept_definition(context_dir, staging)
-                if check_mode:
-                    return
-                result["build_log"] = log_path
-                if images:
-                    images(context_dir, staging, secret_text, base_auth, log_path)
-                else:
-                    self._build_image(result, given, refs, context_dir, staging, secret_text, base_auth, log_path)
-        result["base_image_verified"] = bool(self.verified_bases)
-        if params["prune_images"] and old_id and old_id != result["image_id"]:
-            self._prune(old_id, result)
-
-    @staticmethod
-    def _write_kept_definition(context_dir, staging):
-        """A kept context also holds the definition ansible-builder rendered it from (generate-only use)."""
-        src = os.path.join(staging, "defn", "execution-environment.yml")
-        try:
-            shutil.copyfile(src, os.path.join(context_dir, "execution-environment.yml"))
-        except (IOError, OSError) as exc:
-            raise path_error("write the definition into", context_dir, exc, option="context_dir")
-
-    def _build_image(self, result, given, refs, context_dir, staging, secret_text, base_auth, log_path,
-                     platform=None, base=None, digest=None):
-        """One ``podman build``; returns the image id. With ``platform`` (a multi-platform run) the
-        image is built for it on ``base`` with ``digest``, untagged (the manifest lists name it)."""
-        params = self.params
-        base = base or given["base"]
-        digest = digest or given["digest"]
-        secret = None
-        if secret_text:
-            secrets_dir = os.path.join(staging, "secrets")
-            if not os.path.isdir(secrets_dir):
-                os.makedirs(secrets_dir, 0o700)
-            secret = (_context().SECRET_ID, write_private_file(secrets_dir, "eeforge_env", secret_text))
-        from ansible_collections.eeforge.builder.plugins.module_utils._provenance import (  # pylint: disable=import-outside-toplevel
-            provenance_labels,
-        )
-        labels = provenance_labels(self.runner, given["base_dir"])
-        labels.update(given["labels"])  # the user's own win
-        labels.update(base.labels())
-        labels[defn.DIGEST_LABEL] = digest
-        normalized = defn.definition_label(given["resolved"].normalized)
-        if normalized:
-            labels[defn.DEFINITION_LABEL] = normalized
-        iid_file = os.path.join(staging, "iid-" + (platform or "").replace("/", "-"))
-        build_args = dict(given["build_args"])
-        build_args.setdefault("EE_BASE_IMAGE", base.build_ref)  # exactly the base the digest covers
-        options = BuildOptions(context_dir, [] if platform else [str(r) for r in refs], build_args=build_args,
-                               labels=labels, squash=params["squash"], no_cache=params["no_cache"],
-                               extra_args=given["extra_args"], secret=secret, auth_file=base_auth, log_path=log_path,
-                               iid_file=iid_file, platform=platform)
-        argv = self.engine.build_argv(options)
-        with open(log_path, "a") as handle:
-            handle.write("$ %s\n" % " ".join(argv))
-        took = _context().run_build(self.engine, options, params["timeout"])
-        result["build_duration"] = round(result.get("build_duration", 0) + took, 3)
-        result["built"] = True
-        with open(iid_file) as handle:
-            image_id = handle.read().strip().replace("sha256:", "")
-        if not platform:
-            result["image_id"] = image_id
-        return image_id
-
-    def _prune(self, old_id, result):
-        """Remove the image the primary tag pointed to before, if nothing else uses it."""
-        info = self.engine.inspect(old_id)
-        if not info or info["tags"]:
-            return  # gone, or still tagged by something else
-        if self.engine.rmi(old_id):
-            result["actions"].append("prune %s" % old_id[:12])
-            result["pruned"] = [old_id]
-
-    # -- push ---------------------------------------------------------------------------------
-    def push(self, result, push_refs, primary):
-        params = self.params
-        by_registry = {}
-        for tag in push_refs:
-            by_registry.setdefault(split_ref(tag).registry, []).append(tag)
-        for registry, tags in by_registry.items():
-            with registry_auth(self.module, registry, params["registry_username"], params["registry_password"],
-                               params["auth_file"]) as auth_path:
-                for tag in tags:
-                    pushed_digest = self.engine.push(tag, tag, auth_file=auth_path, tls_verify=params["tls_verify"],
-                                                     retries=params["push_retries"], timeout=params["timeout"])
-                    result["pushed"].append(tag if not pushed_digest else "%s@%s" % (tag, pushed_digest))
-                    self.pushed_digests[tag] = pushed_digest
-                    if result["digest"] is None or tag == primary:
-                        result["digest"] = pushed_digest
 
     # -- sign ---------------------------------------------------------------------------------
     def signers(self, given):

@@ -7,6 +7,8 @@
 push, tag, rmi, build (``BuildOptions`` -> argv), the manifest primitives (create, add,
 inspect, push) and ``run_in_image`` (run a command in an image: ``podman run --rm``, or where
 podman cannot start a container, the unshare + mount + chroot fallback of ``CHROOT_SH``).
+The bodies of build and run_in_image, with ``BuildOptions`` and ``CHROOT_SH``, are in
+``_engine_build``, which only a run that builds or probes loads.
 
 Commands go through the collection's ``CommandRunner`` (argv lists, nothing expanded); registry
 failures become ``RegistryError``, unreadable answers ``EngineError``, both one line.
@@ -21,57 +23,19 @@ import os
 import re
 import time
 
-from ansible.module_utils.common.text.converters import to_text
-
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import (
     EngineError,
     RegistryError,
     registry_error,
 )
-from ansible_collections.eeforge.builder.plugins.module_utils._registry import tls_flags
+from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import tls_flags
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, private_tempdir
-from ansible_collections.eeforge.builder.plugins.module_utils._signals import Terminated
-
-CONTAINERFILE = "Containerfile"
-
-# run_in_image's fallback where podman cannot start a container (an AWX job: no CAP_SYS_ADMIN,
-# /proc masked), run by ``podman unshare``: create a container from the image (never started),
-# mount it (writable, and it works for an image of a read-only additional image store, where
-# ``podman image mount`` says 'layer not known'), chroot into it with a clean environment, and
-# remove the container whatever happens. $1 podman, $2 image, $3 PATH inside, then the command.
-# Exit status of CHROOT_SH when podman could not create or mount the container.
-CHROOT_SETUP_FAILED = 125
-CHROOT_SH = r"""podman=$1 image=$2 path=$3
-shift 3
-cid=$("$podman" create --pull=never --network=none --entrypoint=/bin/sh "$image") || exit 125
-trap '"$podman" rm --force "$cid" >/dev/null 2>&1' EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
-root=$("$podman" mount "$cid") || exit 125
-chroot "$root" env -i PATH="$path" "$@"
-"""
-
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# Signs in podman run's stderr that the OCI runtime could not set the container up here (nested,
-# unprivileged), as opposed to the image's command failing.
-_NESTED_RUNTIME_ERRORS = ("mount `proc`", "mount proc", "/proc/sys/", "ping_group_range", "cap_sys_admin",
-                          "operation not permitted", "permission denied", "read-only file system")
-_OCI_RUNTIME_WORDS = ("oci runtime", "crun:", "runc:", "runc create failed", "crun create failed")
 
 
-def cannot_start_containers(stderr):
-    """True when podman run's error says the OCI runtime cannot set a container up here (nested, unprivileged)."""
-    text = to_text(stderr or "").lower()
-    return any(word in text for word in _OCI_RUNTIME_WORDS) and any(sign in text for sign in _NESTED_RUNTIME_ERRORS)
-
-
-def image_path(env):
-    """The PATH in an image's configured environment (``KEY=VALUE`` list), or the usual default."""
-    for item in env or []:
-        key, sep, value = to_text(item).partition("=")
-        if sep and key == "PATH" and value:
-            return value
-    return DEFAULT_PATH
+def _build_ops():
+    """``_engine_build``, loaded on first use (a run with nothing to build or probe never needs it)."""
+    from ansible_collections.eeforge.builder.plugins.module_utils import _engine_build as module  # pylint: disable=import-outside-toplevel
+    return module
 
 
 def parse_image_inspect(text):
@@ -105,40 +69,6 @@ def image_facts(data):
         "entrypoint": config.get("Entrypoint"),
         "env": list(config.get("Env") or []),
     }
-
-
-class BuildOptions(object):
-    """Everything one ``podman build`` needs; ``Engine.build_argv(options)`` turns it into argv.
-
-    ``secret`` is ``(id, path)`` of a build secret file (never its content); ``auth_file`` the
-    path of a private auth file for the base image.
-    """
-
-    FIELDS = ("context_dir", "tags", "build_args", "labels", "squash", "no_cache", "extra_args", "secret",
-              "auth_file", "log_path", "iid_file", "pull", "containerfile", "layers", "quiet", "clean_up", "platform")
-
-    def __init__(self, context_dir, tags, **kwargs):
-        unknown = set(kwargs) - set(self.FIELDS)
-        if unknown:
-            raise TypeError("unknown build options: %s" % ", ".join(sorted(unknown)))
-        self.context_dir = context_dir
-        self.tags = list(tags)
-        self.build_args = dict(kwargs.get("build_args") or {})
-        self.labels = dict(kwargs.get("labels") or {})
-        self.squash = kwargs.get("squash") or "off"
-        self.no_cache = bool(kwargs.get("no_cache"))
-        self.extra_args = list(kwargs.get("extra_args") or [])
-        self.secret = kwargs.get("secret")
-        self.auth_file = kwargs.get("auth_file")
-        self.log_path = kwargs.get("log_path")
-        self.iid_file = kwargs.get("iid_file")
-        self.pull = kwargs.get("pull")
-        self.containerfile = kwargs.get("containerfile") or os.path.join(context_dir, CONTAINERFILE)
-        self.layers = kwargs.get("layers", True)
-        self.quiet = bool(kwargs.get("quiet"))
-        # Remove what a failed or cut build leaves (False where the whole storage is thrown away).
-        self.clean_up = kwargs.get("clean_up", True)
-        self.platform = kwargs.get("platform")  # podman's --platform, as the user wrote it
 
 
 class Engine(object):
@@ -262,68 +192,14 @@ class Engine(object):
             match = re.search(r"digest: (sha256:[0-9a-f]{64})", out + err)
             return match.group(1) if match else None
 
-    # -- build -------------------------------------------------------------------------------
+    # -- build (bodies in _engine_build) -----------------------------------------------------------
     def build_argv(self, options):
-        """The ``podman build`` argv for ``options`` (no secret values: the secret is a file path)."""
-        argv = [self.binary, "build", "-f", options.containerfile] + (["--quiet"] if options.quiet else [])
-        for tag in options.tags:
-            argv += ["-t", tag]
-        for key in sorted(options.build_args):
-            argv += ["--build-arg", "%s=%s" % (key, options.build_args[key])]
-        for key in sorted(options.labels):
-            argv += ["--label", "%s=%s" % (key, options.labels[key])]
-        if options.squash == "new":
-            argv.append("--squash")
-        elif options.squash == "all":
-            argv.append("--squash-all")
-        if options.no_cache:
-            argv.append("--no-cache")
-        if options.secret:
-            argv += ["--secret", "id=%s,src=%s" % options.secret]
-        if not options.layers:
-            argv.append("--layers=false")
-        elif options.squash != "new":
-            argv.append("--layers")  # podman refuses --squash together with --layers
-        if options.auth_file:
-            argv += ["--authfile", options.auth_file]
-        if options.log_path:
-            argv += ["--logfile", options.log_path]
-        if options.iid_file:
-            argv += ["--iidfile", options.iid_file]
-        if options.pull:
-            argv.append("--pull=%s" % options.pull)
-        if options.platform:
-            argv += ["--platform", options.platform]
-        return argv + options.extra_args + [options.context_dir]
+        """The ``podman build`` argv for ``options`` (an ``_engine_build.BuildOptions``); no secret values."""
+        return _build_ops().build_argv(self, options)
 
     def build(self, options, timeout=None):
-        """Run the build (podman streams its output to ``options.log_path``); return the seconds it took.
-
-        podman's own temp files (``buildahNNNN``) go to a private dir that is removed afterwards.
-        A build cut short (``Terminated`` by a cancel, or the timeout) or failed leaves podman 4's
-        working containers and their mounts: they are removed before the exception goes on, and the ids
-        that had to stay are in its ``left_behind``. Raises CommandError; the caller reads the
-        log to say which step failed.
-        """
-        # Loaded by a build only: a no-op run of ee_build never needs it.
-        from ansible_collections.eeforge.builder.plugins.module_utils._cut_build import (  # pylint: disable=import-outside-toplevel
-            podman_tmp_parent,
-            remove_cut_build,
-        )
-        started = time.time()
-        argv = self.build_argv(options)
-        with private_tempdir(prefix="ee-build-podman-", parent=podman_tmp_parent()) as podman_tmp:
-            env = dict(self.environ_update, TMPDIR=podman_tmp)
-            try:
-                _rc, out, err = self.runner.run(argv, timeout=timeout or self.timeout, environ_update=env)
-            except (CommandError, Terminated) as exc:
-                # podman 4.3 also leaves the working container of a failed stage, --force-rm or not.
-                exc.left_behind = remove_cut_build(self, options, started) if options.clean_up else []
-                raise
-        if (out or err) and options.log_path:
-            with open(options.log_path, "a") as handle:
-                handle.write(out + err)
-        return time.time() - started
+        """Run ``podman build``; return the seconds it took (see ``_engine_build.build``). Raises CommandError."""
+        return _build_ops().build(self, options, timeout=timeout)
 
     def import_tarball(self, tarball, ref, timeout=None):
         """``podman import`` a rootfs tarball as ``ref`` (ee_builder_preflight's probe image)."""
@@ -332,6 +208,11 @@ class Engine(object):
     def unshare(self, args, timeout=None, **kwargs):
         """Run ``args`` in podman's user namespace (``podman unshare``)."""
         return self.run(["unshare"] + list(args), timeout=timeout, **kwargs)
+
+    def run_in_image(self, image, argv, data=None, env=None, timeout=None):
+        """Run ``argv`` in ``image`` as root without network; ``(stdout, stderr, method)`` with ``method``
+        ``run`` or ``chroot`` (see ``_engine_build.run_in_image``). Raises CommandError."""
+        return _build_ops().run_in_image(self, image, argv, data=data, env=env, timeout=timeout)
 
     # -- manifest lists (multi-arch) ----------------------------------------------------------
     def manifest_create(self, name, images=()):
@@ -383,31 +264,3 @@ class Engine(object):
                 raise registry_error("push", dest, exc)
             with open(digest_file) as handle:
                 return handle.read().strip() or None
-
-    # -- running something inside an image ------------------------------------------------------
-    def run_in_image(self, image, argv, data=None, env=None, timeout=None):
-        """Run ``argv`` in ``image`` as root without network; return ``(stdout, stderr, method)``.
-
-        ``method`` is ``run`` (``podman run --rm``) or ``chroot``: where podman cannot start a
-        container (an AWX job), ``CHROOT_SH`` runs ``argv`` chrooted into a created, never started
-        container's file system in podman's user namespace, with PATH from the image's ``env``.
-        Raises CommandError (of the run, or of the fallback with ``run_error`` set).
-        """
-        timeout = timeout or self.timeout
-        run_argv = ["run", "--rm", "--interactive", "--pull=never", "--network=none", "--user=0",
-                    "--entrypoint=%s" % argv[0], "--timeout=%d" % timeout, "--log-driver=none", image] + list(argv[1:])
-        try:
-            _rc, out, err = self.run(run_argv, data=data, binary_data=False, timeout=timeout + 30)
-            return out, err, "run"
-        except CommandError as exc:
-            if not cannot_start_containers(exc.stderr) and exc.rc != 125:
-                raise
-            run_error = exc
-        fallback = ["/bin/sh", "-c", CHROOT_SH, "probe", self.binary, image, image_path(env)] + list(argv)
-        try:
-            _rc, out, err = self.unshare(fallback, data=data, binary_data=False, timeout=timeout + 30)
-        except CommandError as exc:
-            exc.run_error = run_error
-            exc.setup_failed = exc.rc == CHROOT_SETUP_FAILED
-            raise
-        return out, err, "chroot"

@@ -233,15 +233,9 @@ def split_ref(ref, require_tag=False, allow_digest=True, default_tag=DEFAULT_TAG
     return ImageRef(registry, repository, tag, digest, explicit_registry)
 
 
-def is_valid_ref(ref, require_tag=False, allow_digest=True):
-    """True when ``split_ref`` accepts ``ref`` with the same flags."""
-    try:
-        split_ref(ref, require_tag=require_tag, allow_digest=allow_digest)
-    except ImageRefError:
-        return False
-    return True
-
-
-def registry_of(ref):
-    """The registry host[:port] of ``ref`` (``docker.io`` when none is named)."""
-    return split_ref(ref).registry
+def tls_flags(tls_verify):
+    """podman's and skopeo's ``--tls-verify=...`` for a registry, or nothing when ``tls_verify`` is None
+    (registries.conf decides)."""
+    if tls_verify is None:
+        return []
+    return ["--tls-verify=%s" % ("true" if tls_verify else "false")]

@@ -32,9 +32,9 @@ import re
 
 from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import split_ref
 from ansible_collections.eeforge.builder.plugins.module_utils._build_plan import UNKNOWN
-from ansible_collections.eeforge.builder.plugins.module_utils._registry import registry_auth, resolve_digest, tls_flags
+from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import split_ref, tls_flags
+from ansible_collections.eeforge.builder.plugins.module_utils._registry import registry_auth, resolve_digest
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, private_tempdir
 from ansible_collections.eeforge.builder.plugins.module_utils._signing import (
     SigningError,

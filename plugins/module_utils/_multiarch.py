@@ -248,19 +248,21 @@ class MultiPlatformBuild(object):
                 for text in plan.build:
                     # Pulled here, as the single-platform build's base is: with tls_verify and the base's auth.
                     bases[text].pull = not self.engine.exists(bases[text].build_ref)
-                    ee._ensure_base(bases[text], base_auth)  # pylint: disable=protected-access
-                    built[text] = ee._build_image(  # pylint: disable=protected-access
+                    ee.execution.ensure_base(bases[text], base_auth)
+                    built[text] = ee.execution.build_image(
                         result, given, given["refs"], context_dir, staging, secret_text, base_auth, log_path,
                         platform=text, base=bases[text], digest=digests[text])
 
-            ee.build(result, given, given["refs"], None, images=images)
+            ee.execution.build(result, given, given["refs"], None, images=images)
         ids = dict((p.text, built.get(p.text) or (local.get(p.text) or {}).get("id")) for p in platforms)
         if not self.check_mode:
             for tag in plan.relist:
                 self.make_list(tag, platforms, ids)
             self.push(result, plan.push)
             if params["prune_images"]:
-                self.prune(result, [(local.get(t) or {}).get("id") for t in built])
+                for old_id in dict.fromkeys((local.get(t) or {}).get("id") for t in built):
+                    if old_id:
+                        ee.execution.prune(old_id, result)
         pushed = push_refs[0] if push_refs else None
         if pushed and plan.push:
             # What the registry serves now: the list and each platform's image, as pushed.
@@ -299,10 +301,3 @@ class MultiPlatformBuild(object):
                 digest = self.engine.manifest_push(ref, ref, auth_file=auth_path, tls_verify=params["tls_verify"],
                                                    timeout=params["timeout"])
             result["pushed"].append("%s@%s" % (ref, digest) if digest else ref)
-
-    def prune(self, result, old_ids):
-        for old_id in [i for i in old_ids if i]:
-            info = self.engine.inspect(old_id)
-            if info and not info["tags"] and self.engine.rmi(old_id):
-                result["actions"].append("prune %s" % old_id[:12])
-                result.setdefault("pruned", []).append(old_id)

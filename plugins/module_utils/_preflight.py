@@ -30,7 +30,8 @@ import tarfile
 import tempfile
 import time
 
-from ansible_collections.eeforge.builder.plugins.module_utils._engine import BuildOptions, Engine
+from ansible_collections.eeforge.builder.plugins.module_utils._engine import Engine
+from ansible_collections.eeforge.builder.plugins.module_utils._engine_build import BuildOptions
 from ansible_collections.eeforge.builder.plugins.module_utils._host_facts import (
     dev_fuse_state,
     existing_store_dir,

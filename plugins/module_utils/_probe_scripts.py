@@ -6,7 +6,7 @@
 ``EE_PROBE_PY`` looks inside an EE (collections, Python packages, user, /runner). It runs as
 ``python3 -c EE_PROBE_PY`` (``Engine.run_in_image``) with its input as one JSON document on
 stdin and prints one line ``<marker><JSON>``. The other in-image scripts are plain constants
-too, next to their users: ``_engine.CHROOT_SH`` and ``_build_context.BASE_PROBE_SH``.
+too, next to their users: ``_engine_build.CHROOT_SH`` and ``_build_context.BASE_PROBE_SH``.
 """
 
 from __future__ import absolute_import, division, print_function

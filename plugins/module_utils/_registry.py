@@ -43,6 +43,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import 
     DEFAULT_REGISTRY,
     ImageRefError,
     split_ref,
+    tls_flags,
 )
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import (
     CommandError,
@@ -53,13 +54,6 @@ from ansible_collections.eeforge.builder.plugins.module_utils._runner import (
 
 # Docker Hub is stored under several keys depending on the client.
 _DOCKER_HUB_AUTH_KEYS = (DEFAULT_REGISTRY, "https://index.docker.io/v1/")
-
-
-def tls_flags(tls_verify):
-    """``--tls-verify=...`` or nothing when ``tls_verify`` is None (registries.conf decides)."""
-    if tls_verify is None:
-        return []
-    return ["--tls-verify=%s" % ("true" if tls_verify else "false")]
 
 
 def _auth_entry(username, password):

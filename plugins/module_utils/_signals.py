@@ -79,8 +79,3 @@ def install_termination_handler(signals=DEFAULT_SIGNALS):
         _State.raised = False
 
     return restore
-
-
-def termination_pending():
-    """True once a handled signal has raised ``Terminated`` in this process."""
-    return _State.raised

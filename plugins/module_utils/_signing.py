@@ -177,17 +177,6 @@ def key_kind(data):
                        "Give 'gpg --export FPR' output (binary or --armor) or a sigstore .pub file")
 
 
-def verification_policy(image, key_path, kind):
-    """The policy that accepts ``image``'s repository only when signed by the key in ``key_path``."""
-    if kind == "gpg":
-        requirement = gpg_requirement(key_path)
-    elif kind == "sigstore":
-        requirement = sigstore_requirement(key_path, {"type": "matchRepository"})
-    else:
-        raise SigningError("Failed to verify '%s': unknown key kind '%s'" % (image, kind), "Use gpg or sigstore")
-    return policy_document({signature_scope(image): [requirement]})
-
-
 def policy_document(scopes, default=None):
     """A containers-policy.json(5) document.
 

@@ -26,9 +26,9 @@ from ansible.module_utils.common.text.converters import to_bytes, to_text
 
 from ansible_collections.eeforge.builder.plugins.module_utils import _sigstore as sigstore
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import classify
-from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import split_ref
+from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import split_ref, tls_flags
 from ansible_collections.eeforge.builder.plugins.module_utils._image_signer import PushedImageSigner
-from ansible_collections.eeforge.builder.plugins.module_utils._registry import registry_auth, tls_flags
+from ansible_collections.eeforge.builder.plugins.module_utils._registry import registry_auth
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, private_tempdir
 from ansible_collections.eeforge.builder.plugins.module_utils._signing import SigningError, parse_signing_payload
 

@@ -14,6 +14,7 @@ import pytest
 from ansible_collections.eeforge.builder.plugins.module_utils import _build_context as ctx
 from ansible_collections.eeforge.builder.plugins.module_utils import _builder as builder
 from ansible_collections.eeforge.builder.plugins.module_utils import _definition as defn
+from ansible_collections.eeforge.builder.plugins.module_utils import _registry as registry
 
 DEBIAN = {"package_managers": ["/usr/bin/apt-get"], "pip": True, "python": True}
 DEBIAN_NO_PIP = {"package_managers": ["/usr/bin/apt-get"], "pip": False, "python": True}
@@ -248,11 +249,22 @@ class _Schema(object):
                                                          "build_arg_defaults"))}
 
 
+class _NoBuild(object):
+    """Stands for the execution half (``_build_execute``): no ansible-builder, no podman build."""
+
+    def __init__(self, on_build=None):
+        self.on_build = on_build
+
+    def build(self, result, *args):  # pylint: disable=unused-argument
+        result.update(built="(not here)")
+        if self.on_build:
+            self.on_build()
+
+
 def _run(definition, images, check_mode=False, force=False):
     schema = _Schema()
     module = _Module({"definition": definition, "force": force}, images, check_mode=check_mode)
-    run = builder.EEBuild(module, "3.2.0", schema, "/usr/bin/ansible-builder")
-    run.build = lambda result, *args: result.update(built="(not here)")  # no ansible-builder, no podman build
+    run = builder.EEBuild(module, "3.2.0", schema, "/usr/bin/ansible-builder", execution=_NoBuild())
     return run, schema
 
 
@@ -301,12 +313,11 @@ def _unreachable(*args, **kwargs):
 
 
 def test_check_mode_reports_an_unreadable_registry_as_unknown(monkeypatch):
-    monkeypatch.setattr(builder, "inspect_remote", _unreachable)
+    monkeypatch.setattr(registry, "inspect_remote", _unreachable)
     definition = {"version": 3, "images": {"base_image": {"name": "localhost/base:1"}}}
     module = _Module({"definition": definition, "tags": ["r.io/ee:1"], "push": True, "registry_username": None,
                       "registry_password": None, "auth_file": None, "tls_verify": True}, {}, check_mode=True)
-    run = builder.EEBuild(module, "3.2.0", _Schema(), "/usr/bin/ansible-builder")
-    run.build = lambda result, *args: None
+    run = builder.EEBuild(module, "3.2.0", _Schema(), "/usr/bin/ansible-builder", execution=_NoBuild())
     changed, result = run.run()
     assert changed is True and result["actions"] == ["build", "push r.io/ee:1"]
     assert any("Check mode could not read 'r.io/ee:1'" in w for w in run.warnings)
@@ -320,7 +331,7 @@ def test_check_mode_reports_an_unreadable_registry_as_unknown(monkeypatch):
 
 def test_no_base_image_is_accepted_with_a_warning_naming_the_default(monkeypatch):
     looked_up = []
-    monkeypatch.setattr(builder, "resolve_digest", lambda module, ref, **kwargs: looked_up.append(ref) or "sha256:" + "9" * 64)
+    monkeypatch.setattr(registry, "resolve_digest", lambda module, ref, **kwargs: looked_up.append(ref) or "sha256:" + "9" * 64)
     run, dummy = _run({"version": 3}, {})
     changed, result = run.run()
     assert changed is True and result["actions"] == ["build"]
@@ -345,8 +356,8 @@ def test_the_tag_lock_covers_the_whole_run_outside_check_mode():
         del held[:]
         module = _Module({"definition": definition, "tags": ["localhost/ee:1", "localhost/ee:latest"]}, {},
                          check_mode=check_mode)
-        run = builder.EEBuild(module, "3.2.0", _Schema(), "/usr/bin/ansible-builder", lock=lock)
-        run.build = lambda result, *args: held.append(("build",))
+        run = builder.EEBuild(module, "3.2.0", _Schema(), "/usr/bin/ansible-builder", lock=lock,
+                              execution=_NoBuild(lambda: held.append(("build",))))
         run.run()
         if check_mode:
             assert held == [("build",)]

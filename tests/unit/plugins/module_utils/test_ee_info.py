@@ -30,13 +30,8 @@ from ansible_collections.eeforge.builder.plugins.module_utils._ee_info import (
     summarize_os_inventory,
     summarize_probe,
 )
-from ansible_collections.eeforge.builder.plugins.module_utils._engine import (
-    CHROOT_SH,
-    Engine,
-    cannot_start_containers,
-    image_path,
-    parse_image_inspect,
-)
+from ansible_collections.eeforge.builder.plugins.module_utils._engine import Engine, parse_image_inspect
+from ansible_collections.eeforge.builder.plugins.module_utils._engine_build import CHROOT_SH, cannot_start_containers, image_path
 from ansible_collections.eeforge.builder.plugins.module_utils._probe_scripts import EE_PROBE_PY
 from ansible_collections.eeforge.builder.plugins.module_utils._requirements import (
     assertion_failures,

@@ -17,13 +17,8 @@ import pytest
 
 from ansible_collections.eeforge.builder.plugins.module_utils import _cut_build as cut_build_utils
 from ansible_collections.eeforge.builder.plugins.module_utils._cut_build import running_builds
-from ansible_collections.eeforge.builder.plugins.module_utils._engine import (
-    CHROOT_SH,
-    BuildOptions,
-    Engine,
-    cannot_start_containers,
-    parse_image_inspect,
-)
+from ansible_collections.eeforge.builder.plugins.module_utils._engine import Engine, parse_image_inspect
+from ansible_collections.eeforge.builder.plugins.module_utils._engine_build import CHROOT_SH, BuildOptions, cannot_start_containers
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import EngineError, RegistryError
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, CommandRunner
 from ansible_collections.eeforge.builder.plugins.module_utils._signals import Terminated

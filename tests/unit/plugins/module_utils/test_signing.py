@@ -29,7 +29,6 @@ from ansible_collections.eeforge.builder.plugins.module_utils._signing import (
     registries_d_home,
     signature_scope,
     sigstore_requirement,
-    verification_policy,
     write_policy,
     write_registries_d,
 )
@@ -152,16 +151,6 @@ def test_key_kind(data, kind):
 def test_key_kind_errors(data, message):
     with pytest.raises(SigningError, match=message):
         key_kind(data)
-
-
-def test_verification_policy_scopes_the_image_repository():
-    doc = verification_policy("127.0.0.1:5000/ee/aws:1.2", "/k.pub", "sigstore")
-    assert doc["transports"]["docker"] == {"127.0.0.1:5000/ee/aws": [
-        {"type": "sigstoreSigned", "keyPath": "/k.pub", "signedIdentity": {"type": "matchRepository"}}]}
-    assert verification_policy("ubuntu", "/k.gpg", "gpg")["transports"]["docker"]["docker.io/library/ubuntu"][0][
-        "type"] == "signedBy"
-    with pytest.raises(SigningError, match="unknown key kind 'x509'"):
-        verification_policy("ubuntu", "/k", "x509")
 
 
 @pytest.mark.parametrize("stderr, reason, signer", [

@@ -47,8 +47,7 @@ def _options(spec, prefix=""):
         for alias in opts.get("aliases") or ():
             yield prefix + alias, alias, opts
         if opts.get("options"):
-            for item in _options(opts["options"], prefix + option + "."):
-                yield item
+            yield from _options(opts["options"], prefix + option + ".")
 
 
 def test_every_module_is_checked():
