@@ -171,17 +171,14 @@ class BuildExecution(object):
 
     # -- push -----------------------------------------------------------------------------
     def push(self, result, push_refs, primary):
+        """Push each tag in ``push_refs`` (its registry's credentials in a private auth file); the
+        result's ``digest`` is the primary tag's."""
         params = self.params
-        by_registry = {}
         for tag in push_refs:
-            by_registry.setdefault(split_ref(tag).registry, []).append(tag)
-        for registry, tags in by_registry.items():
-            with registry_auth(self.module, registry, params["registry_username"], params["registry_password"],
-                               params["auth_file"]) as auth_path:
-                for tag in tags:
-                    pushed_digest = self.ee.engine.push(tag, tag, auth_file=auth_path, tls_verify=params["tls_verify"],
-                                                        retries=params["push_retries"], timeout=params["timeout"])
-                    result["pushed"].append(tag if not pushed_digest else "%s@%s" % (tag, pushed_digest))
-                    self.ee.pushed_digests[tag] = pushed_digest
-                    if result["digest"] is None or tag == primary:
-                        result["digest"] = pushed_digest
+            with self.module.push_auth(tag) as auth_path:
+                pushed_digest = self.ee.engine.push(tag, tag, auth_file=auth_path, tls_verify=params["tls_verify"],
+                                                    retries=params["push_retries"], timeout=params["timeout"])
+            result["pushed"].append(tag if not pushed_digest else "%s@%s" % (tag, pushed_digest))
+            self.ee.pushed_digests[tag] = pushed_digest
+            if result["digest"] is None or tag == primary:
+                result["digest"] = pushed_digest

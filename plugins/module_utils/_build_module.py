@@ -77,6 +77,18 @@ class BuildModule(AnsibleModule):
             self._engine = Engine(self.runner, self.runtime_bin(), timeout=self.params["timeout"])
         return self._engine
 
+    def push_auth(self, ref):
+        """A context manager: the auth file for pushing to (and signing in) the registry of ``ref``, from
+        registry_username/registry_password or auth_file (``_registry.registry_auth``)."""
+        from ansible_collections.eeforge.builder.plugins.module_utils._registry import (  # pylint: disable=import-outside-toplevel
+            registry_auth,
+        )
+        from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import (  # pylint: disable=import-outside-toplevel
+            split_ref,
+        )
+        return registry_auth(self, split_ref(ref).registry, self.params["registry_username"],
+                             self.params["registry_password"], self.params["auth_file"])
+
     def fail_from(self, exc, **result):
         """Fail with the one-line text of ``exc``; add the build log tail and path when known.
 

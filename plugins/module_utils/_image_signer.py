@@ -34,7 +34,7 @@ from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.eeforge.builder.plugins.module_utils._build_plan import UNKNOWN
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import split_ref, tls_flags
-from ansible_collections.eeforge.builder.plugins.module_utils._registry import registry_auth, resolve_digest
+from ansible_collections.eeforge.builder.plugins.module_utils._registry import resolve_digest
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, private_tempdir
 from ansible_collections.eeforge.builder.plugins.module_utils._signing import (
     SigningError,
@@ -242,8 +242,7 @@ def sign_pushed(build, result, signer, push_refs, to_sign, remote, signed):
         if path is None and ref in to_sign:
             if check_mode:
                 continue
-            with registry_auth(build.module, split_ref(ref).registry, params["registry_username"],
-                               params["registry_password"], params["auth_file"]) as auth_path:
+            with build.module.push_auth(ref) as auth_path:
                 path = signer.sign(ref, digest, auth_path)
             new = True
         result["signatures"].append({"image": ref, "digest": digest, "signed_by": signer.fingerprint,

@@ -38,11 +38,7 @@ from ansible_collections.eeforge.builder.plugins.module_utils._platforms import 
     plan_platforms,
     platform_name,
 )
-from ansible_collections.eeforge.builder.plugins.module_utils._registry import (
-    inspect_raw,
-    inspect_remote,
-    registry_auth,
-)
+from ansible_collections.eeforge.builder.plugins.module_utils._registry import inspect_raw, inspect_remote
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import private_tempdir
 
 __all__ = ["MultiPlatformBuild", "parse_platforms"]
@@ -296,8 +292,7 @@ class MultiPlatformBuild(object):
     def push(self, result, refs):
         params = self.params
         for ref in refs:
-            with registry_auth(self.module, split_ref(ref).registry, params["registry_username"],
-                               params["registry_password"], params["auth_file"]) as auth_path:
+            with self.module.push_auth(ref) as auth_path:
                 digest = self.engine.manifest_push(ref, ref, auth_file=auth_path, tls_verify=params["tls_verify"],
                                                    timeout=params["timeout"])
             result["pushed"].append("%s@%s" % (ref, digest) if digest else ref)

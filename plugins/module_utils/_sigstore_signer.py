@@ -28,7 +28,6 @@ from ansible_collections.eeforge.builder.plugins.module_utils import _sigstore a
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import classify
 from ansible_collections.eeforge.builder.plugins.module_utils._image_ref import split_ref, tls_flags
 from ansible_collections.eeforge.builder.plugins.module_utils._image_signer import PushedImageSigner
-from ansible_collections.eeforge.builder.plugins.module_utils._registry import registry_auth
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError, private_tempdir
 from ansible_collections.eeforge.builder.plugins.module_utils._signing import SigningError, parse_signing_payload
 
@@ -143,9 +142,7 @@ class SigstoreSigner(PushedImageSigner):
         return self.fingerprint
 
     def _auth(self, ref):
-        params = self.module.params
-        return registry_auth(self.module, split_ref(ref).registry, params["registry_username"],
-                             params["registry_password"], params["auth_file"])
+        return self.module.push_auth(ref)
 
     def _good(self, ref, digest, manifest, blobs):
         for payload, signature in signatures_of(manifest, blobs):

@@ -18,6 +18,7 @@ import shutil
 import pytest
 
 from ansible_collections.eeforge.builder.plugins.module_utils import _sigstore as sigstore
+from ansible_collections.eeforge.builder.plugins.module_utils._build_module import BuildModule
 from ansible_collections.eeforge.builder.plugins.module_utils._image_verify import verify
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 from ansible_collections.eeforge.builder.plugins.module_utils._signing import SigningError
@@ -72,6 +73,8 @@ class Registry(object):
 
 
 class Module(object):
+    push_auth = BuildModule.push_auth  # the module's own: the registry's credentials in a private auth file
+
     def __init__(self, runner):
         self.runner = runner
         self.params = {"registry_username": None, "registry_password": None, "auth_file": None}
