@@ -16,7 +16,7 @@
   store in the base stage (so every later stage and the final image trust them).
 
 It also keeps the build logs (one per build, the 20 newest) and reads a failed build's log to say
-which step failed.
+which step failed. ``_builder_create.render_context`` runs ``ansible-builder create`` with these additions.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,8 +28,6 @@ import os
 import re
 import time
 
-from ansible_collections.eeforge.builder.plugins.module_utils._definition import dump_definition
-from ansible_collections.eeforge.builder.plugins.module_utils._engine_build import CONTAINERFILE
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildError, left_behind_hint, path_error
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 
@@ -252,83 +250,6 @@ def add_secret_mounts(containerfile, secret_id=SECRET_ID, target=SECRET_TARGET):
             continue
         out.append("RUN %s . %s && %s" % (" ".join([mount] + flags), target, rest))
     return "\n".join(out) + "\n"
-
-
-def _write_helpers(helper_dir, helpers, ca_files):
-    os.makedirs(helper_dir)
-    for name, text in helpers.items():
-        path = os.path.join(helper_dir, name)
-        with open(path, "w") as handle:
-            handle.write(text)
-        os.chmod(path, 0o755)
-    if ca_files:
-        os.makedirs(os.path.join(helper_dir, "ca"))
-        for index, src in enumerate(ca_files):
-            with open(src, "rb") as handle:
-                data = handle.read()
-            dest = os.path.join(helper_dir, "ca", "eeforge-%02d-%s.crt" % (
-                index, re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.splitext(os.path.basename(src))[0])))
-            with open(dest, "wb") as handle:
-                handle.write(data)
-
-
-# ansible-builder's words for a context directory it cannot write (it prints the OSError).
-_DISK_ERRORS = ((errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system"),
-                (errno.EDQUOT, "Disk quota exceeded"))
-
-
-def render_context(runner, builder_bin, derived, staging_dir, context_dir, helpers=None, ca_files=(),
-                   use_secret=False, log_handle=None, timeout=None, builder_args=()):
-    """Write ``derived`` and the helper files under ``staging_dir``, run ``ansible-builder create``
-    (with ``builder_args``: its collection signature options) into ``context_dir`` and post-process the
-    Containerfile. Returns the Containerfile text.
-
-    Raises BuildError (one line) when ansible-builder fails or a file cannot be written.
-    """
-    helper_dir = os.path.join(staging_dir, HELPERS_DEST)
-    definition_path = os.path.join(staging_dir, "execution-environment.yml")
-    try:
-        if helpers or ca_files:
-            _write_helpers(helper_dir, helpers or {}, ca_files)
-            # ansible-builder copies a directory's content into _build/<dest>
-            derived.setdefault("additional_build_files", []).insert(0, {"src": helper_dir, "dest": HELPERS_DEST})
-        if not os.path.isdir(staging_dir):
-            os.makedirs(staging_dir)  # no helper files
-        with open(definition_path, "w") as handle:
-            handle.write(dump_definition(derived))
-    except (IOError, OSError) as exc:
-        raise path_error("write the build definition into", getattr(exc, "filename", None) or staging_dir, exc)
-    argv = [builder_bin, "create", "--file", definition_path, "--context", context_dir,
-            "--output-filename", CONTAINERFILE, "-v", "2"] + list(builder_args)
-    try:
-        _rc, out, err = runner.run(argv, timeout=timeout, cwd=staging_dir)
-    except CommandError as exc:
-        if log_handle:
-            log_handle.write("$ %s\n%s%s\n" % (" ".join(argv), exc.stdout, exc.stderr))
-        lines = [line for line in (exc.stderr + "\n" + exc.stdout).splitlines() if line.strip()]
-        for code, words in _DISK_ERRORS:
-            if any(words in line for line in lines):
-                # The context directory's file system, not the definition: say which path and what to do.
-                error = path_error("render the build context into", context_dir, OSError(code, words),
-                                   option="context_dir")
-                error.log_tail = lines[-30:]
-                raise error
-        cause = lines[-1].strip() if lines else exc.summary()
-        raise BuildError("Failed to render build context with ansible-builder: %s" % cause,
-                         "Fix the definition (see the ansible-builder message)", lines[-30:])
-    if log_handle:
-        log_handle.write("$ %s\n%s%s\n" % (" ".join(argv), out, err))
-    path = os.path.join(context_dir, CONTAINERFILE)
-    try:
-        with open(path) as handle:
-            text = handle.read()
-        if use_secret:
-            text = add_secret_mounts(text)
-            with open(path, "w") as handle:
-                handle.write(text)
-    except (IOError, OSError) as exc:
-        raise path_error("write the Containerfile", path, exc, option="context_dir")
-    return text
 
 
 def prepare_context_dir(path):

@@ -20,6 +20,7 @@ import tempfile
 
 from ansible_collections.eeforge.builder.plugins.module_utils import _base_policy as base_policy
 from ansible_collections.eeforge.builder.plugins.module_utils import _build_context as context
+from ansible_collections.eeforge.builder.plugins.module_utils import _builder_create as builder_create
 from ansible_collections.eeforge.builder.plugins.module_utils import _definition as defn
 from ansible_collections.eeforge.builder.plugins.module_utils._engine_build import BuildOptions
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildError, path_error
@@ -91,7 +92,7 @@ class BuildExecution(object):
                 log_handle = open(log_path, "a") if log_path else None  # pylint: disable=consider-using-with
                 try:
                     result["builder_invoked"] = True
-                    result["containerfile"] = context.render_context(
+                    result["containerfile"] = builder_create.render_context(
                         self.runner, self.ee.builder_bin, derived, os.path.join(staging, "defn"), context_dir,
                         helpers=helpers, ca_files=given["ca_files"], use_secret=bool(secret_text),
                         log_handle=log_handle, timeout=params["timeout"], builder_args=given["galaxy_signatures"])

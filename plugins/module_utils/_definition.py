@@ -25,6 +25,8 @@ import glob
 import hashlib
 import json
 import os
+import sys
+from contextlib import contextmanager
 
 try:
     import yaml
@@ -50,6 +52,26 @@ COLLECTIONS_IN_BUILD = "/build/" + COLLECTIONS_DEST
 
 _TOP_KEYS = ("version", "build_arg_defaults", "dependencies", "images", "additional_build_steps",
              "additional_build_files", "options")
+
+
+@contextmanager
+def without_format_grammars():
+    """Imports of jsonschema (and of ansible-builder's schema, which imports it) without rfc3987-syntax.
+
+    jsonschema >= 4.25 registers an 'iri' format checker when rfc3987-syntax is installed, and importing
+    rfc3987-syntax compiles its Lark grammars: about a second, paid by every run that validates a
+    definition. cyclonedx-python-lib (ee_info's SBOM) installs it, through jsonschema[format-nongpl].
+    Definitions are validated without a format checker, so nothing here uses it; an already imported
+    jsonschema or rfc3987-syntax is left as it is.
+    """
+    blocked = "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules
+    if blocked:
+        sys.modules["rfc3987_syntax"] = None  # ``import rfc3987_syntax`` raises ImportError, as when absent
+    try:
+        yield
+    finally:
+        if blocked and "rfc3987_syntax" in sys.modules and sys.modules["rfc3987_syntax"] is None:
+            del sys.modules["rfc3987_syntax"]
 
 
 class DefinitionError(Exception):
@@ -116,8 +138,9 @@ def validate_definition(definition, name="inline definition", schema=None):
         raise _fail(name, "version %s is not supported" % version,
                     "ee_build needs an ansible-builder v3 definition (see 'ansible-builder' docs on migrating to v3)")
     if schema is not None:
-        from jsonschema import Draft7Validator  # pylint: disable=import-outside-toplevel
-        from jsonschema.exceptions import best_match  # pylint: disable=import-outside-toplevel
+        with without_format_grammars():
+            from jsonschema import Draft7Validator  # pylint: disable=import-outside-toplevel
+            from jsonschema.exceptions import best_match  # pylint: disable=import-outside-toplevel
         error = best_match(Draft7Validator(schema).iter_errors(definition))
         if error is not None:
             where = _path_text(error.absolute_path)

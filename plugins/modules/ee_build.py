@@ -594,7 +594,11 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.eeforge.builder.plugins.module_utils._build_module import BuildModule
 from ansible_collections.eeforge.builder.plugins.module_utils._builder import EEBuild
-from ansible_collections.eeforge.builder.plugins.module_utils._definition import HAS_YAML, DefinitionError
+from ansible_collections.eeforge.builder.plugins.module_utils._definition import (
+    HAS_YAML,
+    DefinitionError,
+    without_format_grammars,
+)
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildFamilyError, left_behind_hint
 from ansible_collections.eeforge.builder.plugins.module_utils._lock import TagLockError, tag_lock
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
@@ -635,7 +639,8 @@ def builder_schema():
     # ansible_builder.exceptions sets sys.tracebacklimit = 0 when imported; keep the interpreter's setting.
     saved = getattr(sys, "tracebacklimit", None)
     try:
-        from ansible_builder import ee_schema  # pylint: disable=import-outside-toplevel
+        with without_format_grammars():
+            from ansible_builder import ee_schema  # pylint: disable=import-outside-toplevel
     finally:
         if saved is None:
             if hasattr(sys, "tracebacklimit"):

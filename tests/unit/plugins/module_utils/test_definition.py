@@ -226,3 +226,35 @@ def test_definition_label_is_compact_json_or_nothing_when_too_large():
     normalized = {"version": 3, "dependencies": {"python": ["boto3"]}}
     assert definition_label(normalized) == '{"dependencies":{"python":["boto3"]},"version":3}'
     assert definition_label({"version": 3, "dependencies": {"python": ["x" * 100] * 400}}) is None
+
+
+SCHEMA_IMPORT = """
+import json, sys
+from ansible_collections.eeforge.builder.plugins.module_utils import _definition as defn
+from ansible_collections.eeforge.builder.plugins.modules.ee_build import builder_schema
+schema = builder_schema()
+errors = []
+for definition in ({"version": 3, "images": {"base_image": {"name": "r.io/b:1"}}},
+                   {"version": 3, "images": {"base_image": {"name": "r.io/b:1"}}, "dependancies": {}}):
+    try:
+        defn.validate_definition(definition, "x", schema=schema)
+    except defn.DefinitionError as exc:
+        errors.append(str(exc))
+print(json.dumps({"grammars": "rfc3987_syntax" in sys.modules and sys.modules["rfc3987_syntax"] is not None,
+                  "left": "rfc3987_syntax" in sys.modules, "errors": errors}))
+"""
+
+
+def test_the_schema_is_loaded_without_rfc3987_grammars():
+    """jsonschema builds an 'iri' format checker from rfc3987-syntax's Lark grammars when it is installed
+    (cyclonedx-python-lib brings it): about a second per run. ee_build's schema check imports neither."""
+    import json  # pylint: disable=import-outside-toplevel
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+    pytest.importorskip("ansible_builder")
+    proc = subprocess.run([sys.executable, "-c", SCHEMA_IMPORT], capture_output=True, text=True, check=False,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report == {"grammars": False, "left": False, "errors": [report["errors"][0]]}, report
+    assert "dependancies" in report["errors"][0] and "\n" not in report["errors"][0]
