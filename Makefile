@@ -71,7 +71,7 @@ integration:
 	mkdir -p $(WORK)
 	bt=$$(mktemp -d $(WORK)/pytest-XXXXXX); trap 'rm -rf "$$bt"' EXIT
 	python -m tests.harness snapshot $(WORK)/before-tests.json
-	EEFORGE_REMOVE_TEST_IMAGES=1 python -m pytest -p no:cacheprovider --basetemp=$$bt/tmp tests/integration
+	EEFORGE_REMOVE_TEST_IMAGES=1 python -m pytest -p no:cacheprovider --durations=25 --basetemp=$$bt/tmp tests/integration
 
 # The oldest ansible-core galaxy.yml's requires_ansible claims (2.16), in a second venv: the unit
 # tests, then the integration tests marked `compat` (ee_build no-op, one AWX module, the role's check mode).
