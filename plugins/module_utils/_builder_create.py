@@ -28,8 +28,10 @@ from ansible_collections.eeforge.builder.plugins.module_utils._engine_build impo
 from ansible_collections.eeforge.builder.plugins.module_utils._errors import BuildError, path_error
 from ansible_collections.eeforge.builder.plugins.module_utils._runner import CommandError
 
-BUILDER_SHIM = ("import sys; sys.modules['rfc3987_syntax'] = None; sys.argv[0] = 'ansible-builder'; "
-                "from ansible_builder.cli import run; sys.exit(run())")
+# The console script's own start, less two things: '' (the working directory, which ``-c`` puts first on
+# sys.path) and rfc3987-syntax.
+BUILDER_SHIM = ("import sys; sys.path[:] = [p for p in sys.path if p]; sys.modules['rfc3987_syntax'] = None; "
+                "sys.argv[0] = 'ansible-builder'; from ansible_builder.cli import run; sys.exit(run())")
 
 
 def builder_command(runner, builder_bin):

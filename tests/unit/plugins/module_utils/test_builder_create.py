@@ -76,6 +76,16 @@ def test_anything_else_runs_as_it_is(tmp_path, text):
     assert builder_command(Runner(), "/usr/bin/env") == ["/usr/bin/env"]  # a binary
 
 
+def test_the_shim_does_not_import_from_the_working_directory(tmp_path):
+    (tmp_path / "ansible_builder").mkdir()
+    (tmp_path / "ansible_builder" / "__init__.py").write_text("raise SystemExit('imported from the cwd')\n")
+    pytest.importorskip("ansible_builder")
+    proc = subprocess.run([sys.executable, "-c", BUILDER_SHIM, "--version"], cwd=str(tmp_path), capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0 and "imported from the cwd" not in proc.stdout + proc.stderr, proc.stderr
+    assert proc.stdout.strip()[:1].isdigit(), proc.stdout
+
+
 def _render(runner, builder_bin, tmp_path, name, log=None):
     derived = {"version": 3, "images": {"base_image": {"name": "registry.example.com/ee/base:1"}},
                "dependencies": {"python": ["six==1.16.0"]}}
